@@ -1,0 +1,209 @@
+"""The web app's local engine: the catalog in the database, its vectors in the configured store.
+
+One `LocalIndex` per process. Vectors and re-rank extras live on the
+ProductImage rows too, so a lost or corrupt index file is rebuilt from the
+database (no re-embedding), and a store written by another process (the
+import command) is picked up on the next search.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from PIL import Image
+
+from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
+from catalog.models import Product, ProductImage
+from search.hits import ProductHit
+from vectors.base import Attributes, Store
+from vectors.exact import ExactStore
+from vision.engine import Engine, get_engine
+
+logger = logging.getLogger(__name__)
+
+
+def attributes_for(product: Product) -> Attributes:
+    return Attributes(
+        product=product.pk,
+        cid1=product.cid1,
+        cid2=product.cid2,
+        cid3=product.cid3,
+        price=product.price_value(),
+        self_operated=product.self_operated,
+    )
+
+
+def product_hit(product: Product, image_urls: list[str]) -> ProductHit:
+    return ProductHit(
+        sku_id=product.sku_id,
+        sku_name=product.name,
+        sku_price=product.price,
+        ware_label=product.ware_label,
+        image_url=image_urls[0] if image_urls else "",
+        detail_url=product.detail_url,
+        detail_app_url=product.detail_app_url,
+        cid1=product.cid1,
+        cid2=product.cid2,
+        cid3=product.cid3,
+        all_image_urls=image_urls,
+        description=product.description,
+    )
+
+
+class DatabaseSource(CatalogSource):
+    def extras(self, keys: Sequence[int]) -> dict[int, bytes]:
+        rows = ProductImage.objects.filter(pk__in=keys).values_list("pk", "extras")
+        return {pk: bytes(blob or b"") for pk, blob in rows}
+
+    def pictures(self, keys: Sequence[int]) -> dict[int, PictureInfo]:
+        pictures = ProductImage.objects.filter(pk__in=keys).select_related("product")
+        by_product: dict[int, list[str]] = {}
+        for image in ProductImage.objects.filter(product__in={p.product_id for p in pictures}):
+            if image.url:
+                by_product.setdefault(image.product_id, []).append(image.url)
+        return {
+            picture.pk: PictureInfo(
+                product_key=picture.product_id,
+                hit=product_hit(picture.product, by_product.get(picture.product_id, [])),
+            )
+            for picture in pictures
+        }
+
+
+def open_store(dim: int) -> Store:
+    name = settings.SNAPSHOP_VECTOR_STORE
+    if name == "exact":
+        return ExactStore(dim, Path(settings.SNAPSHOP_INDEX_DIR) / f"exact-{dim}.npz")
+    from vectors.factory import open_store as open_named_store
+
+    return open_named_store(
+        name,
+        dim,
+        index_dir=Path(settings.SNAPSHOP_INDEX_DIR),
+        dsn=getattr(settings, "SNAPSHOP_PGVECTOR_DSN", None),
+        milvus_uri=getattr(settings, "SNAPSHOP_MILVUS_URI", None),
+    )
+
+
+def store_file(store: Store) -> Path | None:
+    path = getattr(store, "path", None)
+    return path if isinstance(path, Path) else None
+
+
+class LocalIndex:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self.store = self._open_checked()
+        self._stamp = self._file_stamp()
+        self.searcher = LocalSearcher(engine, self.store, DatabaseSource())
+
+    def _indexed_pictures(self):  # type: ignore[no-untyped-def]
+        return ProductImage.objects.filter(features_version=self.engine.version, vector__isnull=False)
+
+    def _open_checked(self) -> Store:
+        try:
+            store = open_store(self.engine.dim)
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            logger.warning("vector index unreadable (%s); rebuilding it from the database", exc)
+            path = Path(settings.SNAPSHOP_INDEX_DIR) / f"exact-{self.engine.dim}.npz"
+            path.unlink(missing_ok=True)
+            store = open_store(self.engine.dim)
+        expected = set(self._indexed_pictures().values_list("pk", flat=True))
+        if store.keys() != expected:
+            logger.info("vector index out of date (%d vs %d pictures); rebuilding", len(store), len(expected))
+            self._rebuild(store)
+        return store
+
+    def _rebuild(self, store: Store) -> None:
+        store.clear()
+        batch: list[ProductImage] = []
+        for picture in self._indexed_pictures().select_related("product").iterator(chunk_size=2000):
+            batch.append(picture)
+            if len(batch) >= 2000:
+                self._add_rows(store, batch)
+                batch = []
+        self._add_rows(store, batch)
+        store.save()
+
+    def _add_rows(self, store: Store, pictures: list[ProductImage]) -> None:
+        vectors = [p.vector_array() for p in pictures]
+        usable = [(p, v) for p, v in zip(pictures, vectors, strict=True) if v is not None and v.shape == (store.dim,)]
+        if usable:
+            store.add(
+                [p.pk for p, _ in usable],
+                np.stack([v for _, v in usable]),
+                [attributes_for(p.product) for p, _ in usable],
+            )
+
+    def _file_stamp(self) -> float | None:
+        path = store_file(self.store)
+        try:
+            return path.stat().st_mtime if path else None
+        except FileNotFoundError:
+            return None
+
+    def refresh_if_changed(self) -> None:
+        """Another process (the import command) may have written the index file since we loaded it."""
+        stamp = self._file_stamp()
+        if stamp != self._stamp:
+            with self._lock:
+                self.store = self._open_checked()
+                self._stamp = self._file_stamp()
+                self.searcher = LocalSearcher(self.engine, self.store, DatabaseSource())
+
+    def add_pictures(self, pictures: list[ProductImage], images: list[Image.Image]) -> None:
+        """Embed, keep the features on the rows, and add them to the store."""
+        features = self.engine.catalog_features(images)
+        for picture, feature in zip(pictures, features, strict=True):
+            picture.vector = feature.vector.astype(np.float32).tobytes()
+            picture.extras = feature.extras
+            picture.features_version = self.engine.version
+        ProductImage.objects.bulk_update(pictures, ["vector", "extras", "features_version"])
+        with self._lock:
+            self.store.add(
+                [p.pk for p in pictures],
+                np.stack([f.vector for f in features]),
+                [attributes_for(p.product) for p in pictures],
+            )
+
+    def remove_pictures(self, keys: Sequence[int]) -> None:
+        with self._lock:
+            self.store.delete(list(keys))
+
+    def update_attributes(self, product: Product) -> None:
+        """Category or price changed: re-file the product's vectors under the new attributes."""
+        pictures = [p for p in product.images.all() if p.vector_array() is not None]
+        if pictures:
+            self._add_rows(self.store, pictures)
+
+    def save(self) -> None:
+        with self._lock:
+            self.store.save()
+            self._stamp = self._file_stamp()
+
+
+_index: LocalIndex | None = None
+_index_lock = threading.Lock()
+
+
+def get_local_index() -> LocalIndex:
+    global _index
+    with _index_lock:
+        if _index is None:
+            _index = LocalIndex(get_engine(Path(settings.SNAPSHOP_MODEL_PATH)))
+        else:
+            _index.refresh_if_changed()
+        return _index
+
+
+def reset_local_index() -> None:
+    """Forget the process's index (tests, and after a store switch)."""
+    global _index
+    with _index_lock:
+        _index = None

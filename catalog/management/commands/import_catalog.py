@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from catalog.importer import CatalogImporter
+from catalog.index import get_local_index
+from catalog.rows import read_catalog
+from vision.model import ModelUnavailable
+
+
+class Command(BaseCommand):
+    help = "Import a catalog CSV or JSON Lines file (skuId, skuName, skuPrice, ..., imageUrl): idempotent, resumable."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--source", default="import", help="recorded on new products (import, demo...)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["file"]
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        try:
+            index = get_local_index()
+        except ModelUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        total = sum(1 for _ in read_catalog(path))
+        with tqdm(total=total, unit="row", desc="import", disable=options["verbosity"] == 0) as bar:
+            importer = CatalogImporter(
+                index,
+                base_dir=path.resolve().parent,
+                batch_size=options["batch_size"],
+                source=options["source"],
+                on_progress=bar.update,
+            )
+            summary = importer.run(read_catalog(path))
+        for line, reason in summary.skipped:
+            self.stderr.write(f"skipped line {line}: {reason}")
+        self.stdout.write(summary.line())

@@ -1,0 +1,31 @@
+"""The embedded default backend: our own visual search over our own catalog."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError
+from django.utils.translation import gettext as _
+
+from search.backends.base import BackendAnswer, EngineUnavailable
+from vectors.base import Filter, StoreUnavailable
+from vision.engine import Box
+from vision.model import ModelUnavailable
+from vision.prepare import PreparedImage
+
+logger = logging.getLogger(__name__)
+
+
+def search_local(photo: PreparedImage, *, limit: int, region: Box | None = None, flt: Filter | None = None) -> BackendAnswer:
+    from catalog.index import get_local_index
+
+    try:
+        index = get_local_index()
+        result = index.searcher.search(photo.image, limit=limit, region=region, flt=flt)
+    except ModelUnavailable as exc:
+        logger.error("local engine unavailable: %s", exc)
+        raise EngineUnavailable(_("The search engine is not available right now. Please try again later.")) from exc
+    except (StoreUnavailable, DatabaseError) as exc:
+        logger.error("local catalog unavailable: %s", exc)
+        raise EngineUnavailable(_("The product catalog is not available right now. Please try again later.")) from exc
+    return BackendAnswer(hits=result.hits, answered_by="local", region=result.query.region)

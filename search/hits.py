@@ -1,0 +1,99 @@
+"""The product-hit type every backend returns; field names follow the Juhe API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+def parse_price(value: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        price = Decimal(str(value).strip().replace(",", "").lstrip("¥￥$"))
+    except (InvalidOperation, ValueError):
+        return None
+    return price if price.is_finite() and price >= 0 else None
+
+
+def safe_link(url: str) -> str:
+    """Only http(s) links are ever rendered; anything else (javascript:, data:...) becomes no link."""
+    url = (url or "").strip()
+    return url if url.lower().startswith(("http://", "https://", "/")) and not url.startswith("//") else ""
+
+
+@dataclass
+class ProductHit:
+    sku_id: str
+    sku_name: str
+    sku_price: Decimal | None = None
+    ware_label: str = ""
+    similarity: float = 0.0
+    image_url: str = ""
+    detail_url: str = ""
+    detail_app_url: str = ""
+    cid1: str = ""
+    cid2: str = ""
+    cid3: str = ""
+    all_image_urls: list[str] = field(default_factory=list)
+    description: str = ""
+    source: str = "local"  # which backend found it: local or juhe
+
+    @property
+    def category_path(self) -> list[str]:
+        return [c for c in (self.cid1, self.cid2, self.cid3) if c]
+
+    def buy_link(self, device: str) -> str:
+        """The PC link for desktop browsers, the mobile one for phones and tablets; either if only one exists."""
+        pc, mobile = safe_link(self.detail_url), safe_link(self.detail_app_url)
+        if device == "mobile":
+            return mobile or pc
+        return pc or mobile
+
+    def to_juhe(self) -> dict[str, Any]:
+        """The hit as the Juhe API serialises it (skuPrice a string, similarity a number)."""
+        sku: int | str = int(self.sku_id) if self.sku_id.isdigit() else self.sku_id
+        return {
+            "skuId": sku,
+            "skuName": self.sku_name,
+            "skuPrice": "" if self.sku_price is None else f"{self.sku_price:.2f}",
+            "wareLabel": self.ware_label,
+            "similarity": round(float(self.similarity), 6),
+            "imageUrl": self.image_url,
+            "detailUrl": self.detail_url,
+            "detailAppUrl": self.detail_app_url,
+            "cid1Name": self.cid1,
+            "cid2Name": self.cid2,
+            "cid3Name": self.cid3,
+            "allImageUrls": list(self.all_image_urls),
+        }
+
+    @classmethod
+    def from_juhe(cls, item: dict[str, Any], *, source: str = "juhe") -> ProductHit:
+        """Tolerant of missing, extra and oddly typed fields."""
+
+        def text(key: str) -> str:
+            value = item.get(key)
+            return "" if value is None else str(value)
+
+        try:
+            similarity = float(item.get("similarity") or 0.0)
+        except (TypeError, ValueError):
+            similarity = 0.0
+        images = item.get("allImageUrls")
+        return cls(
+            sku_id=text("skuId"),
+            sku_name=text("skuName"),
+            sku_price=parse_price(item.get("skuPrice")),
+            ware_label=text("wareLabel"),
+            similarity=similarity,
+            image_url=text("imageUrl"),
+            detail_url=text("detailUrl"),
+            detail_app_url=text("detailAppUrl"),
+            cid1=text("cid1Name"),
+            cid2=text("cid2Name"),
+            cid3=text("cid3Name"),
+            all_image_urls=[str(u) for u in images] if isinstance(images, list) else [],
+            source=source,
+        )

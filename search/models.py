@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from search.hits import ProductHit
+
+if TYPE_CHECKING:
+    from search.services import SearchOutcome
+
+
+class SearchQuerySet(models.QuerySet["Search"]):
+    def for_session(self, session_key: str | None) -> SearchQuerySet:
+        if not session_key:
+            return self.none()
+        return self.filter(session_key=session_key)
+
+    def answered(self) -> SearchQuerySet:
+        return self.filter(error_code="")
+
+
+class Search(models.Model):
+    class Device(models.TextChoices):
+        PC = "pc", _("desktop")
+        MOBILE = "mobile", _("phone or tablet")
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("web page")
+        API = "api", _("Juhe-compatible API")
+
+    created = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    photo = models.ImageField(_("photo"), upload_to="searches/%Y/%m/%d/", blank=True)
+    thumbnail = models.ImageField(_("thumbnail"), upload_to="searches/thumbs/%Y/%m/%d/", blank=True)
+    photo_width = models.PositiveIntegerField(null=True, blank=True)
+    photo_height = models.PositiveIntegerField(null=True, blank=True)
+    session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    device = models.CharField(_("device"), max_length=10, choices=Device.choices, default=Device.PC)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.WEB)
+    backend = models.CharField(_("backend asked"), max_length=10, default="local")
+    answered_by = models.CharField(_("answered by"), max_length=20, blank=True)
+    result_count = models.PositiveIntegerField(_("results"), default=0)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), default=0)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True, db_index=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    notice = models.TextField(_("notice"), blank=True, help_text=_("e.g. a fallback from Juhe to the local engine"))
+    request_id = models.CharField(_("request id"), max_length=64, blank=True, db_index=True)
+    upstream_request_id = models.CharField(_("Juhe request id"), max_length=64, blank=True)
+    region = models.JSONField(_("region searched"), null=True, blank=True)
+    filters = models.JSONField(_("filters"), null=True, blank=True)
+
+    objects = SearchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        verbose_name = _("search")
+        verbose_name_plural = _("searches")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.created:%Y-%m-%d %H:%M} {self.backend}"
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error_code)
+
+    def delete_files(self) -> None:
+        for field in (self.photo, self.thumbnail):
+            if field:
+                field.delete(save=False)
+
+    def save_hits(self, outcome: SearchOutcome) -> None:
+        SearchHit.objects.bulk_create(
+            SearchHit.from_hit(self, rank, hit) for rank, hit in enumerate(outcome.hits, start=1)
+        )
+
+    def product_hits(self) -> list[ProductHit]:
+        return [hit.as_product_hit() for hit in self.hits.all()]
+
+
+class SearchHit(models.Model):
+    search = models.ForeignKey(Search, on_delete=models.CASCADE, related_name="hits")
+    rank = models.PositiveSmallIntegerField()
+    sku_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=500)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    ware_label = models.CharField(max_length=32, blank=True)
+    similarity = models.FloatField()
+    cid1 = models.CharField(max_length=100, blank=True)
+    cid2 = models.CharField(max_length=100, blank=True)
+    cid3 = models.CharField(max_length=100, blank=True)
+    image_url = models.CharField(max_length=1000, blank=True)
+    detail_url = models.CharField(max_length=1000, blank=True)
+    detail_app_url = models.CharField(max_length=1000, blank=True)
+    source = models.CharField(max_length=10, default="local")
+
+    class Meta:
+        ordering = ["search", "rank"]
+        constraints = [models.UniqueConstraint(fields=["search", "rank"], name="unique_rank_per_search")]
+        verbose_name = _("hit")
+        verbose_name_plural = _("hits")
+
+    def __str__(self) -> str:
+        return f"{self.rank}. {self.name}"
+
+    @property
+    def category_path(self) -> str:
+        return " › ".join(c for c in (self.cid1, self.cid2, self.cid3) if c)
+
+    @classmethod
+    def from_hit(cls, search: Search, rank: int, hit: ProductHit) -> SearchHit:
+        return cls(
+            search=search,
+            rank=rank,
+            sku_id=hit.sku_id[:64],
+            name=hit.sku_name[:500],
+            price=hit.sku_price,
+            ware_label=hit.ware_label[:32],
+            similarity=hit.similarity,
+            cid1=hit.cid1[:100],
+            cid2=hit.cid2[:100],
+            cid3=hit.cid3[:100],
+            image_url=hit.image_url[:1000],
+            detail_url=hit.detail_url[:1000],
+            detail_app_url=hit.detail_app_url[:1000],
+            source=hit.source,
+        )
+
+    def as_product_hit(self) -> ProductHit:
+        return ProductHit(
+            sku_id=self.sku_id,
+            sku_name=self.name,
+            sku_price=self.price,
+            ware_label=self.ware_label,
+            similarity=self.similarity,
+            image_url=self.image_url,
+            detail_url=self.detail_url,
+            detail_app_url=self.detail_app_url,
+            cid1=self.cid1,
+            cid2=self.cid2,
+            cid3=self.cid3,
+            source=self.source,
+        )

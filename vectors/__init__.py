@@ -1,0 +1,1 @@
+"""Vector stores behind one small interface (see vectors.base.Store)."""

@@ -1,0 +1,84 @@
+"""The contract every vector store keeps.
+
+Keys are integers (the catalog picture's primary key). Scores are cosine
+similarities of L2-normalised vectors, highest first. Filters are applied
+inside the store, so a filtered search returns the best k matches *within*
+the filter, never a post-filtered remainder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Attributes:
+    product: int
+    cid1: str = ""
+    cid2: str = ""
+    cid3: str = ""
+    price: float | None = None
+    self_operated: bool | None = None
+
+
+@dataclass(frozen=True)
+class Filter:
+    cid1: str | None = None
+    cid2: str | None = None
+    cid3: str | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+    self_operated: bool | None = None
+
+    def is_empty(self) -> bool:
+        return all(value is None for value in vars(self).values())
+
+    def matches(self, attrs: Attributes) -> bool:
+        if self.cid1 is not None and attrs.cid1 != self.cid1:
+            return False
+        if self.cid2 is not None and attrs.cid2 != self.cid2:
+            return False
+        if self.cid3 is not None and attrs.cid3 != self.cid3:
+            return False
+        if self.price_min is not None and (attrs.price is None or attrs.price < self.price_min):
+            return False
+        if self.price_max is not None and (attrs.price is None or attrs.price > self.price_max):
+            return False
+        if self.self_operated is not None and attrs.self_operated is not self.self_operated:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Match:
+    key: int
+    score: float
+
+
+class StoreUnavailable(RuntimeError):
+    """The store's server or files cannot be reached; the search says so instead of failing."""
+
+
+class Store(Protocol):
+    dim: int
+
+    def add(self, keys: Sequence[int], vectors: np.ndarray, attrs: Sequence[Attributes]) -> None:
+        """Insert or replace (same key) without a rebuild."""
+
+    def delete(self, keys: Sequence[int]) -> None: ...
+
+    def search(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[list[Match]]:
+        """For each query row, the k best matches (within the filter), best first."""
+
+    def keys(self) -> set[int]: ...
+
+    def __len__(self) -> int: ...
+
+    def save(self) -> None:
+        """Make what was added durable (a no-op for stores that write through)."""
+
+    def clear(self) -> None: ...

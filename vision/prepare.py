@@ -1,0 +1,145 @@
+"""Turn uploaded bytes into a clean RGB picture, or refuse them with a reason.
+
+Every entry point (web form, Juhe-compatible API, catalog import, evaluation)
+goes through `prepare_image`, so a photo is judged the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+try:  # HEIC/HEIF photos from phones; optional so that the engine still imports without it.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is in requirements.txt
+    pass
+
+MIN_SIDE = 48
+DEFAULT_MAX_PIXELS = 50_000_000
+# Formats a shopper's phone or camera produces; anything else (PDF, SVG, ICO, PSD...) is refused.
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "HEIF", "HEIC", "GIF", "TIFF", "MPO", "AVIF"})
+
+
+class ImageRejected(ValueError):
+    """The bytes cannot be searched. `code` is stable (used in history and the API)."""
+
+    code = "bad_image"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EmptyImage(ImageRejected):
+    code = "empty"
+
+
+class NotAnImage(ImageRejected):
+    code = "not_image"
+
+
+class UnsupportedFormat(ImageRejected):
+    code = "unsupported_format"
+
+
+class ImageTooSmall(ImageRejected):
+    code = "too_small"
+
+
+class ImageTooLarge(ImageRejected):
+    code = "too_large"
+
+
+class CorruptImage(ImageRejected):
+    code = "corrupt"
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    image: Image.Image  # RGB, EXIF orientation applied, animation reduced to its first frame
+    source_format: str  # what the bytes were: JPEG, PNG, HEIF...
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+def prepare_image(
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = None,
+    min_side: int = MIN_SIDE,
+) -> PreparedImage:
+    """Decode, check and normalise a photo.
+
+    Raises an `ImageRejected` subclass with a message a shopper can act on.
+    The pixel limit is checked from the header, before any pixel is decoded.
+    """
+    if not data:
+        raise EmptyImage("The file is empty. Choose a photo and try again.")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageTooLarge(
+            f"The file is too large ({len(data) / 1e6:.1f} MB); the limit is {max_bytes / 1e6:.0f} MB."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            source_format = (img.format or "").upper()
+            if source_format not in ACCEPTED_FORMATS:
+                raise UnsupportedFormat(
+                    f"{source_format or 'This'} files are not supported. Use a JPEG, PNG, WebP, HEIC or BMP photo."
+                )
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"The picture is too large ({width}×{height} pixels); "
+                    f"the limit is {max_pixels / 1e6:.0f} megapixels."
+                )
+            if min(width, height) < min_side:
+                raise ImageTooSmall(
+                    f"The picture is too small ({width}×{height} pixels); "
+                    f"its shorter side must be at least {min_side} pixels."
+                )
+            img.seek(0)  # first frame of an animated GIF/WebP
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            rgb = _to_rgb(img)
+    except ImageRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, UnidentifiedImageError):
+            raise NotAnImage("This file is not a picture. Choose a photo (JPEG, PNG, WebP or HEIC).") from exc
+        raise ImageTooLarge("The picture has too many pixels to process safely.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
+        raise CorruptImage("The picture is damaged or incomplete and cannot be read. Try another photo.") from exc
+    return PreparedImage(image=rgb, source_format=source_format)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Flatten transparency onto white (like a catalog picture) and convert any mode to 8-bit RGB."""
+    if img.mode in {"I;16", "I;16B", "I;16L", "I"}:
+        img = img.point(lambda value: value / 256).convert("L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in {"RGBA", "LA", "PA"}:
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        background.alpha_composite(img.convert("RGBA"))
+        return background.convert("RGB")
+    return img.convert("RGB")
+
+
+def encode_jpeg(image: Image.Image, *, quality: int = 88, max_side: int | None = None) -> bytes:
+    """JPEG bytes of an RGB picture, optionally downscaled; carries no EXIF (GPS and all)."""
+    if max_side is not None and max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=quality, optimize=True)
+    return out.getvalue()
