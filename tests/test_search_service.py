@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from search.models import Search
+from search.services import record_search, run_search
+from tests.conftest import CatalogItem
+from tests.images import encode, jpeg, textured
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_exact_copy_of_a_catalog_picture_ranks_first(small_catalog: list[CatalogItem]) -> None:
+    for item in small_catalog:
+        outcome = run_search(item.picture.read_bytes())
+        assert outcome.ok, outcome.error_message
+        assert outcome.hits[0].sku_id == item.product.sku_id
+
+
+def test_a_cropped_and_rotated_copy_still_ranks_first(small_catalog: list[CatalogItem]) -> None:
+    for item in small_catalog[::3]:
+        image = Image.open(item.picture).convert("RGB")
+        w, h = image.size
+        changed = image.crop((int(w * 0.08), int(h * 0.06), int(w * 0.95), int(h * 0.9))).rotate(
+            8, expand=True, fillcolor=(255, 255, 255)
+        )
+        outcome = run_search(encode(changed))
+        assert outcome.hits[0].sku_id == item.product.sku_id
+
+
+def test_hits_are_one_per_product_best_first(small_catalog: list[CatalogItem]) -> None:
+    outcome = run_search(small_catalog[0].picture.read_bytes())
+    skus = [hit.sku_id for hit in outcome.hits]
+    assert len(skus) == len(set(skus)) == len(small_catalog)
+    similarities = [hit.similarity for hit in outcome.hits]
+    assert similarities == sorted(similarities, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in similarities)
+
+
+def test_history_keeps_the_photo_and_hits_in_rank_order(small_catalog: list[CatalogItem]) -> None:
+    data = small_catalog[1].picture.read_bytes()
+    outcome = run_search(data)
+    search = record_search(outcome, data, session_key="abc", device="mobile")
+    stored = Search.objects.get(pk=search.pk)
+    assert stored.result_count == len(outcome.hits)
+    assert stored.backend == "local" and stored.answered_by == "local"
+    assert stored.device == "mobile" and stored.session_key == "abc"
+    assert stored.photo and stored.thumbnail
+    assert max(Image.open(stored.thumbnail.path).size) <= 320
+    assert [(h.rank, h.sku_id) for h in stored.hits.all()] == [
+        (rank, hit.sku_id) for rank, hit in enumerate(outcome.hits, start=1)
+    ]
+    assert stored.hits.first().category_path == " › ".join(small_catalog[1].product.category_path)
+
+
+def test_stored_photo_has_no_exif(small_catalog: list[CatalogItem]) -> None:
+    image = textured(400, 300, 5)
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {1: "N", 2: (59.0, 20.0, 0.0)}  # GPS
+    data = encode(image, exif=exif)
+    search = record_search(run_search(data), data)
+    assert not Image.open(search.photo.path).getexif()
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "empty"),
+        (b"<html><script>alert(1)</script></html>", "not_image"),
+        (b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", "not_image"),
+        (jpeg(40, 300), "too_small"),
+        (jpeg(400, 300)[:600], "corrupt"),
+    ],
+)
+def test_bad_photos_get_a_specific_error_and_are_recorded(
+    small_catalog: list[CatalogItem], data: bytes, code: str
+) -> None:
+    outcome = run_search(data)
+    assert outcome.error_code == code and outcome.error_message and not outcome.hits
+    search = record_search(outcome, data)
+    assert Search.objects.get(pk=search.pk).error_code == code
+
+
+def test_an_unsupported_format_is_named(small_catalog: list[CatalogItem]) -> None:
+    outcome = run_search(encode(textured(100, 100), "ICO"))
+    assert outcome.error_code == "unsupported_format"
+    assert "ICO" in outcome.error_message
+
+
+def test_too_many_pixels_are_refused_before_decoding(small_catalog: list[CatalogItem], settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SNAPSHOP_MAX_IMAGE_PIXELS = 1_000_000
+    outcome = run_search(encode(Image.new("RGB", (2000, 1000), "white"), "PNG"))
+    assert outcome.error_code == "too_large"
+
+
+def test_an_empty_catalog_says_no_results(db) -> None:  # type: ignore[no-untyped-def]
+    outcome = run_search(jpeg())
+    assert outcome.error_code == "no_results" and outcome.error_message
+
+
+def test_a_missing_model_makes_the_engine_unavailable(settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import vision.engine
+
+    monkeypatch.setattr(vision.engine, "_engine", None)
+    settings.SNAPSHOP_MODEL_PATH = tmp_path / "missing.onnx"
+    outcome = run_search(jpeg())
+    assert outcome.error_code == "engine_unavailable"
+    assert "not available" in outcome.error_message
