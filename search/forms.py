@@ -1,0 +1,68 @@
+"""The photo upload form, and the words a shopper reads when a search cannot be answered."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+# One sentence per error code, in every UI language. The engine's own message is
+# more specific (it names sizes and formats) but is English only, so it is shown
+# as-is when the page is in English and replaced by these lines otherwise.
+ERROR_MESSAGES = {
+    "required": _("Choose a photo first."),
+    "empty": _("The file is empty. Choose a photo and try again."),
+    "not_image": _("This file is not a picture. Choose a photo (JPEG, PNG, WebP or HEIC)."),
+    "unsupported_format": _("This kind of file is not supported. Use a JPEG, PNG, WebP, HEIC or BMP photo."),
+    "too_small": _("The picture is too small. Its shorter side must be at least 48 pixels."),
+    "too_large": _("The picture is too large. Try a smaller photo."),
+    "corrupt": _("The picture is damaged or incomplete and cannot be read. Try another photo."),
+    "bad_image": _("This picture cannot be searched. Try another photo."),
+    "no_results": _("No matching products were found. Try a closer photo of one product."),
+    "engine_unavailable": _("The search engine is not available right now. Please try again later."),
+}
+GENERIC_ERROR = _("The search could not be completed. Please try again.")
+
+
+def error_text(code: str, message: str = "") -> str:
+    """What to show the shopper for an error code (the detailed English message when the page is English)."""
+    if message and (get_language() or "en").startswith("en"):
+        return message
+    return str(ERROR_MESSAGES.get(code, message or GENERIC_ERROR))
+
+
+class PhotoForm(forms.Form):
+    """A photo to search with. Judging the bytes (format, size, damage) is the search service's job;
+    this form only makes sure a file came and that it is not too big to read."""
+
+    photo = forms.FileField(
+        label=_("Photo"),
+        error_messages={"required": ERROR_MESSAGES["required"], "empty": ERROR_MESSAGES["empty"]},
+        widget=forms.FileInput(attrs={"accept": "image/*"}),
+    )
+
+    def clean_photo(self) -> UploadedFile:
+        photo: UploadedFile = self.cleaned_data["photo"]
+        limit = settings.SNAPSHOP_MAX_UPLOAD_BYTES
+        if photo.size is not None and photo.size > limit:
+            raise forms.ValidationError(
+                _("The file is too large (%(size)s); the limit is %(limit)s."),
+                code="too_large",
+                params={"size": filesizeformat(photo.size), "limit": filesizeformat(limit)},
+            )
+        return photo
+
+    def photo_bytes(self) -> bytes:
+        photo: UploadedFile = self.cleaned_data["photo"]
+        photo.seek(0)
+        return photo.read()
+
+    def error(self) -> tuple[str, str]:
+        """(code, message) of the first error, for the error fragment."""
+        for error in self.errors.as_data().get("photo", []):
+            code = error.code or "bad_image"
+            return code, " ".join(error.messages)
+        return "bad_image", str(GENERIC_ERROR)

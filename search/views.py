@@ -1,0 +1,182 @@
+"""The shopper's pages: the photo form, its results, and their own recent searches.
+
+Thin views: the search itself is `search.services`; the form checks the upload.
+Errors keep their HTTP status (422 for a photo we cannot use, 503 when the engine
+is down); base.html tells htmx to swap those bodies like a 200 (responseHandling),
+so the message lands where the results would.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
+from django_htmx.middleware import HtmxDetails
+
+from search.devices import device_kind
+from search.forms import PhotoForm, error_text
+from search.hits import ProductHit
+from search.models import Search, SearchHit
+from search.services import SearchOutcome, record_search, run_search
+
+logger = logging.getLogger(__name__)
+
+RECENT_COUNT = 8
+# Status codes by error: the photo cannot be used (422), the engine is down (503), anything else is an answer.
+ERROR_STATUS = {"engine_unavailable": 503, "search_failed": 503, "no_results": 200}
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@dataclass
+class Card:
+    """A product hit as one card shows it; the buy link is chosen for the shopper's device."""
+
+    hit: ProductHit
+    buy_link: str
+    rank: int
+
+    @property
+    def percent(self) -> int:
+        return max(0, min(100, round(self.hit.similarity * 100)))
+
+    @property
+    def price(self) -> Decimal | None:
+        return self.hit.sku_price
+
+
+@dataclass
+class Results:
+    """Everything the results fragment shows: cards, or an error in their place."""
+
+    cards: list[Card]
+    search: Search | None = None
+    error_code: str = ""
+    error_message: str = ""
+    notice: str = ""
+    uncertain: bool = False
+
+    @property
+    def status(self) -> int:
+        if not self.error_code:
+            return 200
+        return ERROR_STATUS.get(self.error_code, 422)
+
+    @property
+    def thumbnail_url(self) -> str:
+        return self.search.thumbnail.url if self.search and self.search.thumbnail else ""
+
+
+def cards_for(hits: list[ProductHit], device: str) -> list[Card]:
+    return [Card(hit=hit, buy_link=hit.buy_link(device), rank=rank) for rank, hit in enumerate(hits, start=1)]
+
+
+def results_from_outcome(outcome: SearchOutcome, search: Search | None, device: str) -> Results:
+    return Results(
+        cards=cards_for(outcome.hits, device),
+        search=search,
+        error_code=outcome.error_code,
+        error_message=error_text(outcome.error_code, outcome.error_message) if outcome.error_code else "",
+        notice=outcome.notice,
+        uncertain=outcome.uncertain,
+    )
+
+
+def results_from_saved(search: Search, device: str) -> Results:
+    hits = search.product_hits()
+    return Results(
+        cards=cards_for(hits, device),
+        search=search,
+        error_code=search.error_code,
+        error_message=error_text(search.error_code, search.error_message) if search.error_code else "",
+        notice=search.notice,
+        uncertain=bool(hits) and hits[0].similarity < settings.SNAPSHOP_SIMILARITY_FLOOR,
+    )
+
+
+def recent_searches(request: HttpRequest) -> list[Search]:
+    top_hit = Prefetch("hits", queryset=SearchHit.objects.filter(rank=1), to_attr="top_hits")
+    return list(
+        Search.objects.for_session(request.session.session_key)
+        .exclude(thumbnail="")
+        .prefetch_related(top_hit)[:RECENT_COUNT]
+    )
+
+
+def device_of(request: HttpRequest) -> str:
+    return device_kind(request.headers.get("user-agent", ""))
+
+
+def page_context(request: HttpRequest, form: PhotoForm, results: Results | None) -> dict[str, object]:
+    return {
+        "form": form,
+        "results": results,
+        "recent": recent_searches(request),
+        "device": device_of(request),
+        "max_upload_bytes": settings.SNAPSHOP_MAX_UPLOAD_BYTES,
+    }
+
+
+def render_results(request: HtmxHttpRequest, form: PhotoForm, results: Results) -> HttpResponse:
+    """The results fragment (plus the recent list, out of band) for htmx; the whole page otherwise."""
+    if request.htmx and not request.htmx.history_restore_request:
+        context = {"results": results, "recent": recent_searches(request), "oob_recent": True}
+        template = "search/_error.html" if results.error_code and not results.cards else "search/_results.html"
+        return render(request, template, context, status=results.status)
+    return render(request, "search/home.html", page_context(request, form, results), status=results.status)
+
+
+@require_GET
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    return render(request, "search/home.html", page_context(request, PhotoForm(), None))
+
+
+@require_POST
+def search(request: HtmxHttpRequest) -> HttpResponse:
+    form = PhotoForm(request.POST, request.FILES)
+    if not form.is_valid():
+        code, message = form.error()
+        return render_results(request, form, Results(cards=[], error_code=code, error_message=message))
+    data = form.photo_bytes()
+    outcome = run_search(data)
+    device = device_of(request)
+    saved = save_history(request, outcome, data, device)
+    response = render_results(request, PhotoForm(), results_from_outcome(outcome, saved, device))
+    if saved is not None and request.htmx:
+        push_url(response, reverse("search_detail", args=[saved.pk]))
+    return response
+
+
+def save_history(request: HttpRequest, outcome: SearchOutcome, data: bytes, device: str) -> Search | None:
+    """Keep the search for the admin and the shopper's recent list; a failure here must not cost the results."""
+    if not request.session.session_key:
+        request.session.save()
+        request.session.modified = True  # so the session cookie is sent with this response
+    try:
+        return record_search(outcome, data, session_key=request.session.session_key or "", device=device)
+    except (DatabaseError, OSError):
+        logger.exception("could not save search history")
+        return None
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def search_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Re-open a saved search: only from the session that made it, or by staff."""
+    saved = get_object_or_404(Search, pk=pk)
+    own = bool(request.session.session_key) and saved.session_key == request.session.session_key
+    if not (own or (request.user.is_authenticated and request.user.is_staff)):
+        raise Http404("No such search.")
+    return render_results(request, PhotoForm(), results_from_saved(saved, device_of(request)))

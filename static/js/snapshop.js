@@ -1,0 +1,106 @@
+/* SnapShop: drop, paste and preview a photo, then let htmx post the form.
+   No inline scripts anywhere (a CSP forbids them); everything hooks in from here. */
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function form() { return document.getElementById("photo-form"); }
+
+  function showPreview(file) {
+    var img = document.querySelector("[data-preview]");
+    if (!img || !file || !/^image\//.test(file.type || "")) { if (img) img.hidden = true; return; }
+    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+    img.dataset.url = URL.createObjectURL(file);
+    img.src = img.dataset.url;
+    img.hidden = false;
+  }
+
+  /* Put a file into the main photo input (drag-and-drop, paste) and search with it. */
+  function searchWith(file) {
+    var f = form();
+    if (!f || !file) return;
+    var inputs = f.querySelectorAll("[data-photo-input]");
+    var target = f.querySelector("#id_photo") || inputs[0];
+    try {
+      var transfer = new DataTransfer();
+      transfer.items.add(file);
+      inputs.forEach(function (input) { if (input !== target) input.value = ""; });
+      target.files = transfer.files;
+    } catch (e) { return; }
+    showPreview(file);
+    submit(f);
+  }
+
+  function submit(f) {
+    if (typeof f.requestSubmit === "function") f.requestSubmit(); else f.submit();
+  }
+
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("[data-photo-input]") || !input.files || !input.files.length) return;
+    form().querySelectorAll("[data-photo-input]").forEach(function (other) { if (other !== input) other.value = ""; });
+    showPreview(input.files[0]);
+    submit(form());
+  });
+
+  document.addEventListener("dragover", function (event) {
+    var zone = event.target.closest && event.target.closest("[data-dropzone]");
+    if (!zone) return;
+    event.preventDefault();
+    zone.classList.add("is-over");
+  });
+  document.addEventListener("dragleave", function (event) {
+    var zone = event.target.closest && event.target.closest("[data-dropzone]");
+    if (zone) zone.classList.remove("is-over");
+  });
+  document.addEventListener("drop", function (event) {
+    var zone = event.target.closest && event.target.closest("[data-dropzone]");
+    if (!zone) return;
+    event.preventDefault();
+    zone.classList.remove("is-over");
+    var files = event.dataTransfer && event.dataTransfer.files;
+    if (files && files.length) searchWith(files[0]);
+  });
+
+  document.addEventListener("paste", function (event) {
+    if (!form()) return;
+    var items = (event.clipboardData && event.clipboardData.items) || [];
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].kind === "file" && /^image\//.test(items[i].type)) {
+        event.preventDefault();
+        searchWith(items[i].getAsFile());
+        return;
+      }
+    }
+  });
+
+  /* After a swap, move focus to the results heading so screen readers and keyboards follow. */
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "results") {
+      var heading = document.getElementById("results-title");
+      if (heading) heading.focus({ preventScroll: true });
+    }
+  });
+  /* Let the same photo be chosen again after a search. */
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var f = form();
+    if (f && event.detail.elt === f) {
+      f.querySelectorAll("[data-photo-input]").forEach(function (input) { input.value = ""; });
+    }
+  });
+
+  /* Statuses htmx does not swap (403, 413 from a proxy, 500...) and lost connections: say so in the results area. */
+  function showError(key) {
+    var results = document.getElementById("results");
+    if (!results) return;
+    var box = document.createElement("div");
+    box.className = "error-box";
+    box.setAttribute("role", "alert");
+    var p = document.createElement("p");
+    p.textContent = document.body.dataset[key] || "Error";
+    box.appendChild(p);
+    results.replaceChildren(box);
+  }
+  document.addEventListener("htmx:responseError", function () { showError("errorGeneric"); });
+  document.addEventListener("htmx:sendError", function () { showError("errorNetwork"); });
+})();
