@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "catalog",
     "search",
     "api",
+    "api",
 ]
 
 MIDDLEWARE = [

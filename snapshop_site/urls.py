@@ -8,6 +8,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("catalog.urls")),
     path("", include("search.urls")),
+    path("", include("api.urls")),
     # Query photos and catalog pictures; a production site would put these behind its web server.
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
 ]

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from api.models import ApiKey
+
+
+class Command(BaseCommand):
+    help = "Create a key for the Juhe-compatible API (/snapshop/query). The key is printed on the last line."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("name", help="who will use the key")
+        parser.add_argument("--daily-quota", type=int, default=None, help="requests per day (default: unlimited)")
+        parser.add_argument("--expires-days", type=int, default=None, help="valid for N days (default: forever)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        quota, days = options["daily_quota"], options["expires_days"]
+        if quota is not None and quota < 0:
+            raise CommandError("--daily-quota must be 0 or more")
+        if days is not None and days < 1:
+            raise CommandError("--expires-days must be 1 or more")
+        key, raw = ApiKey.issue(options["name"], daily_quota=quota, expires_days=days)
+        expires = f"{key.expires:%Y-%m-%d %H:%M} UTC" if key.expires else "never"
+        self.stdout.write(
+            f"API key #{key.pk} for {key.name!r}: daily quota {quota if quota is not None else 'unlimited'}, expires {expires}."
+        )
+        self.stdout.write("Store it now; only its hash is kept:")
+        self.stdout.write(raw)

@@ -1,0 +1,127 @@
+"""POST /snapshop/query: the Juhe 拍照购 API, answered by the local engine.
+
+Same request (form fields `image`, `key`), same envelope
+{"reason", "result": {"data", "request_id"}, "error_code"}, same codes, and
+never an HTML error page. Every request is kept in history (channel "api").
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from api.forms import QueryForm
+from api.models import ApiKey
+from search.models import Search
+from search.services import SearchOutcome, record_search, run_search
+
+logger = logging.getLogger(__name__)
+
+OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.yaml"
+# The reasons Juhe itself gives (its documentation's wording).
+REASONS = {
+    0: "success",
+    10001: "错误的请求KEY",
+    10003: "KEY过期",
+    10007: "未知的请求源",
+    10009: "被禁止的KEY",
+    10012: "请求超过次数限制",
+    10014: "系统内部异常",
+    254701: "图片内容为空/超出限制/格式不正确",
+    254704: "查询失败",
+}
+KEY_STATE_CODES = {ApiKey.State.REVOKED: 10009, ApiKey.State.EXPIRED: 10003}
+LINK_FIELDS = ("imageUrl", "detailUrl", "detailAppUrl")
+
+
+def envelope(
+    error_code: int, detail: str = "", result: dict[str, Any] | None = None, status: int = 200
+) -> JsonResponse:
+    reason = REASONS[error_code] + (f": {detail}" if detail else "")
+    return JsonResponse(
+        {"reason": reason, "result": result, "error_code": error_code},
+        status=status,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def refuse(error_code: int, detail: str = "", *, api_key: ApiKey | None = None, outcome: SearchOutcome | None = None,
+           data: bytes = b"") -> JsonResponse:  # fmt: skip
+    """Answer with an error and keep the refused request in history."""
+    if outcome is None:
+        outcome = SearchOutcome(
+            backend="local", error_code=f"api_{error_code}", error_message=detail or REASONS[error_code]
+        )
+    record_search(outcome, data, channel=Search.Channel.API, session_key=session_for(api_key))
+    return envelope(error_code, detail)
+
+
+def session_for(api_key: ApiKey | None) -> str:
+    return f"api:{api_key.prefix}" if api_key else "api:"
+
+
+def absolute_links(request: HttpRequest, item: dict[str, Any]) -> dict[str, Any]:
+    """Our own pictures and pages are site-relative; an API client needs whole URLs."""
+    for name in LINK_FIELDS:
+        if str(item.get(name, "")).startswith("/") and not str(item[name]).startswith("//"):
+            item[name] = request.build_absolute_uri(item[name])
+    item["allImageUrls"] = [
+        request.build_absolute_uri(url) if url.startswith("/") and not url.startswith("//") else url
+        for url in item.get("allImageUrls", [])
+    ]
+    return item
+
+
+@csrf_exempt
+def snapshop_query(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        response = envelope(10007, "use POST with the form fields image and key", status=405)
+        response["Allow"] = "POST"
+        return response
+    try:
+        return answer_query(request)
+    except Exception:  # the API answers JSON, never Django's HTML 500 page
+        logger.exception("/snapshop/query failed")
+        return envelope(10014, status=500)
+
+
+def answer_query(request: HttpRequest) -> JsonResponse:
+    try:
+        form = QueryForm(request.POST)
+    except RequestDataTooBig:
+        return refuse(254701, "the request is too large")
+    api_key = ApiKey.objects.lookup(str(form.data.get("key", "")))
+    if api_key is None:
+        return refuse(10001)
+    state = api_key.state()
+    if state in KEY_STATE_CODES:
+        return refuse(KEY_STATE_CODES[state], api_key=api_key)
+    if not api_key.consume():
+        return refuse(10012, api_key=api_key)
+    if not form.is_valid():
+        return refuse(254701, form.image_error() or "bad request", api_key=api_key)
+    data: bytes = form.cleaned_data["image"]
+    # Always the local engine: a SnapShop whose own backend is `juhe` may point at this very endpoint.
+    outcome = run_search(data, backend="local")
+    record_search(outcome, data, channel=Search.Channel.API, session_key=session_for(api_key))
+    if outcome.ok:
+        hits = [absolute_links(request, hit.to_juhe()) for hit in outcome.hits]
+        return envelope(0, result={"data": hits, "request_id": outcome.request_id})
+    if outcome.photo is None:  # the photo itself was refused
+        return envelope(254701, outcome.error_message)
+    return envelope(254704, outcome.error_message)
+
+
+def openapi_yaml(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(OPENAPI_PATH.read_bytes(), content_type="application/yaml; charset=utf-8")
+
+
+def not_found(request: HttpRequest, rest: str | None = None) -> JsonResponse:
+    return JsonResponse(
+        {"reason": "not found: use POST /snapshop/query", "result": None, "error_code": 404}, status=404
+    )

@@ -1,0 +1,253 @@
+"""The `juhe` and `both` backends: Juhe with a local fallback, both at once, and the learning catalog.
+
+- `juhe`: ask Juhe; when it fails with a network, maintenance, quota or
+  malformed-answer error, answer from the local engine and say so.
+- `both`: Juhe (in a worker thread) and local (in the caller's thread, which
+  owns the database connection) run concurrently; one card per skuId.
+- Products Juhe returns are upserted into the catalog (source "juhe"); their
+  pictures are fetched and indexed in the background, so similar searches can
+  be answered locally later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import DatabaseError, IntegrityError, connections
+from django.utils.translation import gettext as _
+
+from search.backends.base import BackendAnswer, SearchFailed
+from search.backends.local import search_local
+from search.hits import ProductHit, safe_link
+from search.juhe_client import get_client
+from vectors.base import Attributes, Filter
+from vision.engine import Box
+from vision.prepare import PreparedImage
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+PICTURES_PER_PRODUCT = 2
+MERGED_FIELDS = ("sku_price", "ware_label", "image_url", "detail_url", "detail_app_url", "cid1", "cid2", "cid3")
+
+_learner = ThreadPoolExecutor(max_workers=2, thread_name_prefix="juhe-learn")
+
+
+def search_remote(
+    photo: PreparedImage, *, backend: str, limit: int, region: Box | None = None, flt: Filter | None = None
+) -> BackendAnswer:
+    if backend == "both":
+        return search_both(photo, limit=limit, region=region, flt=flt)
+    try:
+        answer = ask_juhe(photo, limit=limit, region=region, flt=flt)
+    except SearchFailed as exc:
+        if not exc.fallback_allowed:
+            raise
+        logger.warning("Juhe failed (%s); answering from the local catalog", exc.code)
+        try:
+            answer = search_local(photo, limit=limit, region=region, flt=flt)
+        except SearchFailed as local_exc:
+            logger.warning("local fallback failed too (%s)", local_exc.code)
+            raise exc from local_exc
+        answer.answered_by = "local (fallback)"
+        answer.notice = fallback_notice(exc)
+        answer.extra["juhe_error"] = exc.code
+        return answer
+    learn(answer.hits)
+    return answer
+
+
+def fallback_notice(exc: SearchFailed) -> str:
+    return _("Juhe is unavailable (%(reason)s); showing results from our own catalog.") % {
+        "reason": exc.message.rstrip(".")
+    }
+
+
+def ask_juhe(photo: PreparedImage, *, limit: int, region: Box | None, flt: Filter | None) -> BackendAnswer:
+    image = photo.image
+    if region is not None:
+        image = image.crop(region.pixels(*image.size))
+    result = get_client().query(image)
+    hits = [hit for hit in result.hits if flt is None or flt.is_empty() or flt.matches(hit_attributes(hit))]
+    return BackendAnswer(hits=hits[:limit], answered_by="juhe", region=region, request_id=result.request_id)
+
+
+def hit_attributes(hit: ProductHit) -> Attributes:
+    labels = {"自营": True, "非自营": False}
+    return Attributes(
+        product=0,
+        cid1=hit.cid1,
+        cid2=hit.cid2,
+        cid3=hit.cid3,
+        price=float(hit.sku_price) if hit.sku_price is not None else None,
+        self_operated=labels.get(hit.ware_label),
+    )
+
+
+def in_thread(function: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Run in a worker thread: whatever database connection the thread opened is closed at the end."""
+    try:
+        return function(*args, **kwargs)
+    finally:
+        connections.close_all()
+
+
+def search_both(photo: PreparedImage, *, limit: int, region: Box | None, flt: Filter | None) -> BackendAnswer:
+    local: BackendAnswer | None = None
+    juhe: BackendAnswer | None = None
+    local_error: SearchFailed | None = None
+    juhe_error: SearchFailed | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="juhe-query") as pool:
+        future = pool.submit(in_thread, ask_juhe, photo, limit=limit, region=region, flt=flt)
+        try:
+            local = search_local(photo, limit=limit, region=region, flt=flt)
+        except SearchFailed as exc:
+            local_error = exc
+        try:
+            juhe = future.result()
+        except SearchFailed as exc:
+            juhe_error = exc
+    if juhe is not None:
+        learn(juhe.hits)
+    if local is not None and juhe is not None:
+        return BackendAnswer(
+            hits=merge_hits(local.hits, juhe.hits, limit),
+            answered_by="local+juhe",
+            region=local.region,
+            request_id=juhe.request_id,
+        )
+    if local is not None:
+        assert juhe_error is not None
+        local.notice = fallback_notice(juhe_error)
+        local.extra["juhe_error"] = juhe_error.code
+        return local
+    if juhe is not None:
+        assert local_error is not None
+        juhe.notice = _("Our own catalog is unavailable (%(reason)s); showing results from Juhe only.") % {
+            "reason": local_error.message.rstrip(".")
+        }
+        return juhe
+    assert juhe_error is not None
+    raise juhe_error
+
+
+def merge_hits(local_hits: list[ProductHit], juhe_hits: list[ProductHit], limit: int) -> list[ProductHit]:
+    """One card per skuId, the best similarity wins, empty fields filled from the other; source says who found it."""
+    cards: dict[str, ProductHit] = {}
+    sources: dict[str, set[str]] = {}
+    for hit in [*local_hits, *juhe_hits]:
+        key = hit.sku_id
+        sources.setdefault(key, set()).add(hit.source)
+        seen = cards.get(key)
+        if seen is None:
+            cards[key] = hit
+            continue
+        best, other = (hit, seen) if hit.similarity > seen.similarity else (seen, hit)
+        filled = {name: getattr(other, name) for name in MERGED_FIELDS if not getattr(best, name)}
+        cards[key] = replace(best, **filled)
+    merged = [
+        replace(hit, source="+".join(s for s in ("local", "juhe") if s in sources[key]) or hit.source)
+        for key, hit in cards.items()
+    ]
+    merged.sort(key=lambda hit: hit.similarity, reverse=True)
+    return merged[:limit]
+
+
+# The learning catalog -----------------------------------------------------------------------------
+
+
+def learn(hits: list[ProductHit]) -> None:
+    """Upsert Juhe's products now; fetch and index their pictures in the background."""
+    if not getattr(settings, "SNAPSHOP_LEARN_FROM_JUHE", True) or not hits:
+        return
+    try:
+        jobs = upsert_products(hits)
+    except DatabaseError as exc:
+        logger.warning("could not learn Juhe products: %s", exc)
+        return
+    if jobs and getattr(settings, "SNAPSHOP_LEARN_PICTURES", True):
+        _learner.submit(in_thread, fetch_pictures_logged, jobs)
+
+
+def upsert_products(hits: list[ProductHit]) -> list[tuple[int, list[str]]]:
+    """Create or refresh catalog products found by Juhe (never overwrite imported ones).
+
+    Returns (product id, picture URLs) for the products that have no picture yet.
+    """
+    from catalog.models import Product
+
+    jobs: list[tuple[int, list[str]]] = []
+    for hit in hits:
+        if not hit.sku_id:
+            continue
+        existing = Product.objects.filter(sku_id=hit.sku_id[:64]).first()
+        if existing is not None and existing.source != "juhe":
+            continue
+        fields = {
+            "name": (hit.sku_name or hit.sku_id)[:500],
+            "price": hit.sku_price,
+            "ware_label": hit.ware_label[:32],
+            "cid1": hit.cid1[:100],
+            "cid2": hit.cid2[:100],
+            "cid3": hit.cid3[:100],
+            "detail_url": safe_link(hit.detail_url)[:1000],
+            "detail_app_url": safe_link(hit.detail_app_url)[:1000],
+            "source": "juhe",
+        }
+        try:
+            product, _created = Product.objects.update_or_create(sku_id=hit.sku_id[:64], defaults=fields)
+        except IntegrityError:  # another request learnt it at the same moment
+            continue
+        urls = list(dict.fromkeys(u for u in [hit.image_url, *hit.all_image_urls] if safe_link(u).startswith("http")))
+        if urls and not product.images.exists():
+            jobs.append((product.pk, urls[:PICTURES_PER_PRODUCT]))
+    return jobs
+
+
+def fetch_pictures_logged(jobs: list[tuple[int, list[str]]]) -> int:
+    try:
+        return fetch_pictures(jobs)
+    except Exception:  # a background task must never die silently
+        logger.exception("learning Juhe pictures failed")
+        return 0
+
+
+def fetch_pictures(jobs: list[tuple[int, list[str]]]) -> int:
+    """Download (bounded size and time), store and index pictures of learnt products; returns how many."""
+    from catalog.fetch import FetchError, safe_fetch
+    from catalog.index import get_local_index
+    from catalog.models import Product, ProductImage
+    from vision.prepare import ImageRejected, encode_jpeg, prepare_image
+
+    max_bytes = int(getattr(settings, "SNAPSHOP_FETCH_MAX_BYTES", 5 * 1024 * 1024))
+    timeout = float(getattr(settings, "SNAPSHOP_FETCH_TIMEOUT", 10.0))
+    pictures, images = [], []
+    for product_id, urls in jobs:
+        product = Product.objects.filter(pk=product_id).first()
+        if product is None or product.images.exists():
+            continue
+        for position, url in enumerate(urls):
+            try:
+                data = safe_fetch(url, max_bytes=max_bytes, timeout=timeout)
+                prepared = prepare_image(data, max_pixels=settings.SNAPSHOP_MAX_IMAGE_PIXELS)
+            except (FetchError, ImageRejected) as exc:
+                logger.info("skipped picture %s of %s: %s", url[:200], product.sku_id, exc)
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            picture = ProductImage(product=product, position=position, source_url=url[:1000], content_hash=digest)
+            picture.image.save(f"{digest[:24]}.jpg", ContentFile(encode_jpeg(prepared.image, max_side=1024)))
+            pictures.append(picture)
+            images.append(prepared.image)
+    if pictures:
+        index = get_local_index()
+        index.add_pictures(pictures, images)
+        index.save()
+        logger.info("learnt %d pictures from Juhe results", len(pictures))
+    return len(pictures)

@@ -1,0 +1,389 @@
+"""A client for the Juhe 拍照购 API (POST /snapshop/query): one transport module, its own exceptions.
+
+- The photo is prepared to the API's limits (JPEG, longest side ≤ 4096 px,
+  base64 ≤ 3 MB, shorter side ≥ 48 px) instead of failing upstream.
+- Explicit (connect, read) timeouts and an overall deadline per attempt.
+- Retries with backoff only where retrying helps: connection errors and
+  254703 (network), 10014/10020 once. Never on key or quota errors.
+- Every documented error code has its own exception (a `SearchFailed`), with a
+  message a shopper or an administrator can act on.
+- The key never appears in logs, history or error messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.utils.translation import gettext as _
+from PIL import Image
+from urllib3.exceptions import ReadTimeoutError
+
+from search.backends.base import SearchFailed
+from search.hits import ProductHit
+
+logger = logging.getLogger(__name__)
+
+MAX_SIDE = 4096
+MIN_SIDE = 48
+MAX_BASE64_BYTES = 3 * 1024 * 1024
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+QUALITIES = (90, 80, 70, 60)
+
+
+class JuheError(SearchFailed):
+    """Base of every Juhe failure. `error_code` is Juhe's number (0 for transport problems)."""
+
+    code = "juhe_error"
+    error_code = 0
+    retries = 0  # how many extra attempts this answer deserves
+    fallback_allowed = False
+
+    def __init__(self, message: str | None = None, *, reason: str = "") -> None:
+        super().__init__(message or self.default_message())
+        self.reason = reason
+
+    def default_message(self) -> str:
+        return _("The Juhe search service failed.")
+
+
+def _coded(number: int, *, fallback: bool, retries: int = 0):  # type: ignore[no-untyped-def]
+    def decorate(cls: type[JuheError]) -> type[JuheError]:
+        cls.error_code, cls.code, cls.fallback_allowed, cls.retries = number, f"juhe_{number}", fallback, retries
+        return cls
+
+    return decorate
+
+
+@_coded(10001, fallback=False)
+class WrongKey(JuheError):
+    def default_message(self) -> str:
+        return _("The Juhe API key is wrong (10001). An administrator should check JUHE_API_KEY.")
+
+
+@_coded(10002, fallback=False)
+class NoPermission(JuheError):
+    def default_message(self) -> str:
+        return _("The Juhe API key may not use the photo search (10002). Apply for the API in the Juhe console.")
+
+
+@_coded(10003, fallback=False)
+class KeyExpired(JuheError):
+    def default_message(self) -> str:
+        return _("The Juhe API key has expired (10003). An administrator should renew it.")
+
+
+@_coded(10004, fallback=False)
+class WrongOpenId(JuheError):
+    def default_message(self) -> str:
+        return _("Juhe rejected the account id (10004). An administrator should check the Juhe account.")
+
+
+@_coded(10005, fallback=False)
+class AppNotReviewed(JuheError):
+    def default_message(self) -> str:
+        return _("The Juhe application has not been reviewed (10005). Submit the verification in the Juhe console.")
+
+
+@_coded(10007, fallback=False)
+class UnknownSource(JuheError):
+    def default_message(self) -> str:
+        return _("Juhe does not recognise where the request comes from (10007). Check JUHE_API_URL.")
+
+
+@_coded(10008, fallback=False)
+class BannedIp(JuheError):
+    def default_message(self) -> str:
+        return _("Juhe has blocked this server's IP address (10008). An administrator should contact Juhe.")
+
+
+@_coded(10009, fallback=False)
+class BannedKey(JuheError):
+    def default_message(self) -> str:
+        return _("Juhe has blocked the API key (10009). An administrator should contact Juhe or use another key.")
+
+
+@_coded(10011, fallback=True)
+class IpQuotaExceeded(JuheError):
+    def default_message(self) -> str:
+        return _("Too many Juhe requests from this server right now (10011). Try again later.")
+
+
+@_coded(10012, fallback=True)
+class QuotaExceeded(JuheError):
+    def default_message(self) -> str:
+        return _("The Juhe request quota is used up (10012). Try again later; an administrator can buy more.")
+
+
+@_coded(10013, fallback=True)
+class TestKeyQuotaExceeded(JuheError):
+    def default_message(self) -> str:
+        return _("The Juhe test key's requests are used up (10013). An administrator should use a paid key.")
+
+
+@_coded(10014, fallback=True, retries=1)
+class UpstreamInternalError(JuheError):
+    def default_message(self) -> str:
+        return _("Juhe had an internal error (10014). Try again in a moment.")
+
+
+@_coded(10020, fallback=True, retries=1)
+class UnderMaintenance(JuheError):
+    def default_message(self) -> str:
+        return _("The Juhe photo search is under maintenance (10020). Try again later.")
+
+
+@_coded(10021, fallback=True)
+class Discontinued(JuheError):
+    def default_message(self) -> str:
+        return _("Juhe has stopped the photo search API (10021). An administrator should switch SNAPSHOP_BACKEND.")
+
+
+@_coded(254701, fallback=False)
+class BadImage(JuheError):
+    def default_message(self) -> str:
+        return _("Juhe could not use this picture (254701). Try a sharper JPEG photo of one product.")
+
+
+@_coded(254703, fallback=True, retries=2)
+class UpstreamNetworkError(JuheError):
+    def default_message(self) -> str:
+        return _("Juhe reported a network problem (254703). Try again in a moment.")
+
+
+@_coded(254704, fallback=False)
+class QueryFailed(JuheError):
+    def default_message(self) -> str:
+        if self.reason:
+            return _("Juhe could not search this photo (254704): %(reason)s") % {"reason": self.reason}
+        return _("Juhe could not search this photo (254704). Try a closer photo of one product.")
+
+
+class UnknownErrorCode(JuheError):
+    code = "juhe_unknown"
+    fallback_allowed = True
+
+    def default_message(self) -> str:
+        return _("Juhe answered with an unknown error (%(reason)s).") % {"reason": self.reason}
+
+
+class Unreachable(JuheError):
+    code = "juhe_unreachable"
+    fallback_allowed = True
+
+    def default_message(self) -> str:
+        return _("The Juhe service cannot be reached.")
+
+
+class Timeout(JuheError):
+    code = "juhe_timeout"
+    fallback_allowed = True
+
+    def default_message(self) -> str:
+        return _("The Juhe service took too long to answer.")
+
+
+class ServerError(JuheError):
+    code = "juhe_http"
+    fallback_allowed = True
+
+    def default_message(self) -> str:
+        return _("The Juhe service answered with an HTTP error (%(reason)s).") % {"reason": self.reason}
+
+
+class BadResponse(JuheError):
+    code = "juhe_bad_response"
+    fallback_allowed = True
+
+    def default_message(self) -> str:
+        return _("The Juhe service sent an answer we cannot read.")
+
+
+class NotConfigured(JuheError):
+    code = "juhe_not_configured"
+
+    def default_message(self) -> str:
+        return _("The Juhe backend has no API key. An administrator should set JUHE_API_KEY.")
+
+
+class PhotoNotAccepted(JuheError):
+    code = "juhe_photo"
+
+    def default_message(self) -> str:
+        return _("This picture cannot be sent to Juhe: its shorter side must stay at least 48 pixels.")
+
+
+BY_CODE: dict[int, type[JuheError]] = {
+    cls.error_code: cls
+    for cls in (
+        WrongKey, NoPermission, KeyExpired, WrongOpenId, AppNotReviewed, UnknownSource, BannedIp, BannedKey,
+        IpQuotaExceeded, QuotaExceeded, TestKeyQuotaExceeded, UpstreamInternalError, UnderMaintenance,
+        Discontinued, BadImage, UpstreamNetworkError, QueryFailed,
+    )
+}  # fmt: skip
+
+
+@dataclass
+class JuheResult:
+    hits: list[ProductHit]
+    request_id: str
+    reason: str = ""
+    attempts: int = 1
+
+
+def encode_for_juhe(image: Image.Image) -> bytes:
+    """JPEG bytes whose base64 fits the API: longest side ≤ 4096 px, ≤ 3 MB encoded, shorter side ≥ 48 px."""
+    image = image.convert("RGB")
+    if max(image.size) > MAX_SIDE:
+        image = image.copy()
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    while True:
+        if min(image.size) < MIN_SIDE:
+            raise PhotoNotAccepted()
+        for quality in QUALITIES:
+            out = io.BytesIO()
+            image.save(out, format="JPEG", quality=quality, optimize=True)
+            if (len(out.getvalue()) + 2) // 3 * 4 <= MAX_BASE64_BYTES:
+                return out.getvalue()
+        width, height = image.size
+        image = image.resize((int(width * 0.75), int(height * 0.75)), Image.Resampling.LANCZOS)
+
+
+def scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+class JuheClient:
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        *,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.25,
+    ) -> None:
+        self.url, self.key = url, key
+        self.timeout = (connect_timeout, read_timeout)
+        self.retries, self.backoff = retries, backoff
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "SnapShop"
+
+    def __repr__(self) -> str:  # never show the key
+        return f"JuheClient({self.url!r})"
+
+    def query(self, image: Image.Image) -> JuheResult:
+        if not self.key:
+            raise NotConfigured()
+        body = {"image": base64.b64encode(encode_for_juhe(image)).decode("ascii"), "key": self.key}
+        attempt, connection_retries, code_retries = 0, 0, 0
+        while True:
+            attempt += 1
+            try:
+                result = self._parse(*self._post(body))
+            except Unreachable:
+                if connection_retries >= self.retries:
+                    raise
+                connection_retries += 1
+            except JuheError as exc:
+                if code_retries >= min(exc.retries, self.retries):
+                    raise
+                code_retries += 1
+            else:
+                result.attempts = attempt
+                return result
+            time.sleep(self.backoff * 2 ** (attempt - 1))
+
+    def _post(self, body: dict[str, str]) -> tuple[int, bytes]:
+        deadline = time.monotonic() + self.timeout[0] + self.timeout[1]
+        try:
+            with self.session.post(self.url, data=body, timeout=self.timeout, stream=True) as response:
+                chunks, size = [], 0
+                for chunk in response.iter_content(64 * 1024):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise BadResponse(_("The Juhe service sent an answer that is too large."))
+                    if time.monotonic() > deadline:
+                        raise Timeout()
+                return response.status_code, b"".join(chunks)
+        except requests.ConnectionError as exc:
+            if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):  # a read timeout while streaming
+                logger.warning("Juhe timed out at %s", self.url)
+                raise Timeout() from None
+            logger.warning("Juhe unreachable at %s: %s", self.url, scrub(str(exc), self.key))
+            raise Unreachable() from None
+        except requests.Timeout:
+            logger.warning("Juhe timed out at %s", self.url)
+            raise Timeout() from None
+        except requests.RequestException as exc:
+            logger.warning("Juhe request failed: %s", scrub(str(exc), self.key))
+            raise Unreachable() from None
+
+    def _parse(self, status: int, content: bytes) -> JuheResult:
+        try:
+            payload: Any = json.loads(content.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            payload = None
+        if not isinstance(payload, dict) or "error_code" not in payload:
+            if status >= 400:
+                logger.warning("Juhe answered HTTP %s", status)
+                raise ServerError(reason=f"HTTP {status}")
+            logger.warning("Juhe answered HTTP %s with an unreadable body (%d bytes)", status, len(content))
+            raise BadResponse()
+        reason = scrub(str(payload.get("reason") or ""), self.key)[:300]
+        try:
+            error_code = int(payload["error_code"])
+        except (TypeError, ValueError):
+            raise BadResponse() from None
+        if error_code != 0:
+            logger.warning("Juhe error %s: %s", error_code, reason)
+            cls = BY_CODE.get(error_code)
+            if cls is None:
+                raise UnknownErrorCode(reason=f"{error_code} {reason}".strip())
+            raise cls(reason=reason)
+        result = payload.get("result") or {}
+        if not isinstance(result, dict):
+            raise BadResponse()
+        data = result.get("data") or []
+        if not isinstance(data, list):
+            raise BadResponse()
+        hits = [ProductHit.from_juhe(item) for item in data if isinstance(item, dict) and item.get("skuId")]
+        return JuheResult(hits=hits, request_id=str(result.get("request_id") or "")[:64], reason=reason)
+
+
+_local = threading.local()
+
+
+def get_client() -> JuheClient:
+    """One client (and its connection pool) per thread and per configuration."""
+    config = (
+        settings.JUHE_API_URL,
+        settings.JUHE_API_KEY,
+        float(settings.JUHE_CONNECT_TIMEOUT),
+        float(settings.JUHE_READ_TIMEOUT),
+        int(getattr(settings, "JUHE_RETRIES", 2)),
+        float(getattr(settings, "JUHE_RETRY_BACKOFF", 0.25)),
+    )
+    cached = getattr(_local, "client", None)
+    if cached is None or cached[0] != config:
+        client = JuheClient(
+            config[0],
+            config[1],
+            connect_timeout=config[2],
+            read_timeout=config[3],
+            retries=config[4],
+            backoff=config[5],
+        )
+        _local.client = (config, client)
+        return client
+    return cached[1]
