@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,22 @@ class LocalIndex:
 
 _index: LocalIndex | None = None
 _index_lock = threading.Lock()
+_override: LocalSearcher | None = None
+
+
+@contextmanager
+def override_searcher(searcher: LocalSearcher) -> Iterator[None]:
+    """Serve local searches from another catalog (evaluation, benchmark) for the duration."""
+    global _override
+    previous, _override = _override, searcher
+    try:
+        yield
+    finally:
+        _override = previous
+
+
+def get_searcher() -> LocalSearcher:
+    return _override if _override is not None else get_local_index().searcher
 
 
 def get_local_index() -> LocalIndex:

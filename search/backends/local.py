@@ -17,11 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 def search_local(photo: PreparedImage, *, limit: int, region: Box | None = None, flt: Filter | None = None) -> BackendAnswer:
-    from catalog.index import get_local_index
+    from catalog.index import get_searcher
 
     try:
-        index = get_local_index()
-        result = index.searcher.search(photo.image, limit=limit, region=region, flt=flt)
+        result = get_searcher().search(photo.image, limit=limit, region=region, flt=flt)
     except ModelUnavailable as exc:
         logger.error("local engine unavailable: %s", exc)
         raise EngineUnavailable(_("The search engine is not available right now. Please try again later.")) from exc

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from catalog.evaluation import QueryResult, read_queries, spread, summary
+from catalog.index import override_searcher
+from catalog.memory import build_memory_searcher
+from catalog.rows import RowError, read_catalog
+from search.services import run_search
+from vision.engine import get_engine
+from vision.model import ModelUnavailable
+
+
+class Command(BaseCommand):
+    help = (
+        "Measure retrieval on a throw-away index: CATALOG_CSV (import format) against QUERIES_CSV "
+        "(imageUrl,skuId). Prints recall@1/5/10, MRR, latency; the last line is JSON."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("catalog", type=Path)
+        parser.add_argument("queries", type=Path)
+        parser.add_argument("--json", type=Path, help="also write the JSON report to this file")
+        parser.add_argument("--limit", type=int, help="evaluate at most N queries, spread evenly")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for path in (options["catalog"], options["queries"]):
+            if not path.is_file():
+                raise CommandError(f"{path}: no such file")
+        quiet = options["verbosity"] == 0
+        try:
+            engine = get_engine(Path(settings.SNAPSHOP_MODEL_PATH))
+        except ModelUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        rows = [r for r in read_catalog(options["catalog"]) if not isinstance(r, RowError)]
+        cid1_of = {r.sku_id: r.cid1 for r in rows}
+        started = time.perf_counter()
+        with tqdm(total=len(rows), unit="product", desc="index", disable=quiet) as bar:
+            searcher, problems = build_memory_searcher(engine, options["catalog"], on_progress=bar.update)
+        for problem in problems:
+            self.stderr.write(f"catalog: {problem}")
+        index_seconds = time.perf_counter() - started
+
+        queries = spread(read_queries(options["queries"]), options["limit"])
+        results: list[QueryResult] = []
+        with override_searcher(searcher):
+            for path, sku in tqdm(queries, unit="photo", desc="search", disable=quiet):
+                results.append(self.evaluate_one(path, sku, cid1_of.get(sku, "")))
+        report = summary(results)
+        report["index_s"] = round(index_seconds, 1)
+        report["engine"] = engine.version
+        self.print_table(report)
+        line = json.dumps(report, ensure_ascii=False)
+        if options["json"]:
+            options["json"].write_text(line + "\n")
+        self.stdout.write(line)
+
+    def evaluate_one(self, path: Path, sku: str, cid1: str) -> QueryResult:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return QueryResult(sku, cid1, None, 0.0, error=str(exc))
+        outcome = run_search(data, backend="local", limit=10)
+        skus = [hit.sku_id for hit in outcome.hits]
+        rank = skus.index(sku) + 1 if sku in skus else None
+        return QueryResult(sku, cid1, rank, float(outcome.latency_ms), error=outcome.error_code)
+
+    def print_table(self, report: dict[str, Any]) -> None:
+        self.stdout.write(f"{'split':<14}{'n':>6}{'R@1':>8}{'R@5':>8}{'R@10':>8}{'MRR':>8}")
+        groups = [("all", report)] + list(report["per_cid1"].items())
+        for name, m in groups:
+            self.stdout.write(
+                f"{name:<14}{m['n']:>6}{m.get('r1', 0):>8.3f}{m.get('r5', 0):>8.3f}"
+                f"{m.get('r10', 0):>8.3f}{m.get('mrr', 0):>8.3f}"
+            )
+        self.stdout.write(
+            f"latency p50 {report['p50_ms']} ms, p95 {report['p95_ms']} ms; errors {report['errors']}; "
+            f"index built in {report['index_s']} s"
+        )

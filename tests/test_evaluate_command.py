@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from PIL import Image
+
+from catalog.models import Product
+from search.models import Search
+from tests.images import encode
+
+from tests.conftest import grocery_rows, GROCERY
+
+
+@pytest.fixture
+def tiny_eval(tmp_path: Path) -> tuple[Path, Path]:
+    rows = grocery_rows(4)
+    catalog = tmp_path / "catalog.csv"
+    lines = ["skuId,skuName,skuPrice,wareLabel,cid1Name,cid2Name,cid3Name,imageUrl,detailUrl,detailAppUrl,description"]
+    queries = ["imageUrl,skuId"]
+    for row in rows:
+        lines.append(f"{row['skuId']},{row['skuName']},,,{row['cid1Name']},{row['cid2Name']},{row['cid3Name']},"
+                     f"{GROCERY / row['imageUrl']},,,")
+        image = Image.open(GROCERY / row["imageUrl"]).convert("RGB")
+        w, h = image.size
+        crop = tmp_path / f"q{row['skuId']}.jpg"
+        crop.write_bytes(encode(image.crop((w // 10, h // 10, w - w // 12, h - h // 9))))
+        queries.append(f"{crop.name},{row['skuId']}")
+    lines.append("bad,row")
+    catalog.write_text("\n".join(lines) + "\n")
+    (tmp_path / "queries.csv").write_text("\n".join(queries) + "\n")
+    return catalog, tmp_path / "queries.csv"
+
+
+@pytest.mark.django_db
+def test_evaluate_prints_metrics_as_its_last_line(
+    tiny_eval: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog, queries = tiny_eval
+    report_file = tmp_path / "report.json"
+    call_command("evaluate", str(catalog), str(queries), "--json", str(report_file), verbosity=0)
+    out = capsys.readouterr().out.strip().splitlines()
+    report = json.loads(out[-1])
+    assert report["n"] == 4
+    assert report["r1"] == 1.0 and report["r10"] == 1.0 and report["mrr"] == 1.0
+    assert set(report["per_cid1"]) <= {"Fruit", "Vegetables", "Packages"}
+    assert sum(group["n"] for group in report["per_cid1"].values()) == 4
+    assert report["p50_ms"] > 0
+    assert json.loads(report_file.read_text()) == report
+
+
+@pytest.mark.django_db
+def test_evaluate_leaves_the_app_catalog_and_history_alone(
+    tiny_eval: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog, queries = tiny_eval
+    call_command("evaluate", str(catalog), str(queries), "--limit", "2", verbosity=0)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 2
+    assert Product.objects.count() == 0
+    assert Search.objects.count() == 0
