@@ -1,0 +1,113 @@
+"""GET / — the page with the photo form and the shopper's recent searches."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from search.models import Search
+from tests.ui_fixtures import ANDROID, DESKTOP
+
+pytestmark = pytest.mark.django_db
+
+
+def test_form_posts_with_htmx_as_multipart(client):
+    html = client.get(reverse("home")).content.decode()
+    assert 'hx-post="/search/"' in html
+    assert 'hx-encoding="multipart/form-data"' in html
+    assert 'enctype="multipart/form-data"' in html  # and works as a plain form without JavaScript
+
+
+def test_csrf_token_is_sent_by_htmx_from_body_headers(client):
+    html = client.get(reverse("home")).content.decode()
+    headers = re.search(r"<body hx-headers='([^']+)'", html)
+    assert headers and json.loads(headers.group(1))["X-CSRFToken"]
+
+
+def test_htmx_is_told_to_swap_422_and_503_bodies(client):
+    html = client.get(reverse("home")).content.decode()
+    config = json.loads(re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', html).group(1))
+    swapped = {rule["code"] for rule in config["responseHandling"] if rule["swap"]}
+    assert {"422", "503"} <= swapped
+    assert config["allowEval"] is False and config["includeIndicatorStyles"] is False
+
+
+def test_no_inline_script_or_event_handler(client):
+    html = client.get(reverse("home")).content.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    assert not re.search(r"\son[a-z]+=", html)
+
+
+def test_htmx_is_vendored_from_static(client):
+    html = client.get(reverse("home")).content.decode()
+    assert '<script src="/static/vendor/htmx/htmx.min.js" defer></script>' in html
+    assert (settings.BASE_DIR / "static/vendor/htmx/LICENSE").is_file()
+
+
+def test_phone_gets_a_camera_input(client):
+    html = client.get(reverse("home"), headers={"user-agent": ANDROID}).content.decode()
+    assert re.search(r'<input[^>]+type="file"[^>]+accept="image/\*"[^>]+capture="environment"', html)
+
+
+def test_desktop_gets_no_camera_input(client):
+    html = client.get(reverse("home"), headers={"user-agent": DESKTOP}).content.decode()
+    assert 'capture="environment"' not in html
+    assert 'accept="image/*"' in html
+
+
+def test_file_inputs_have_labels(client):
+    html = client.get(reverse("home"), headers={"user-agent": ANDROID}).content.decode()
+    for input_id in re.findall(r'<input[^>]+type="file"[^>]+id="([^"]+)"', html):
+        assert f'<label class="button button-primary" for="{input_id}"' in html or f'for="{input_id}"' in html
+
+
+def test_progress_indicator_is_wired(client):
+    html = client.get(reverse("home")).content.decode()
+    assert 'hx-indicator="#progress"' in html
+    assert 'id="progress" class="progress htmx-indicator" role="status"' in html
+
+
+def test_language_follows_the_browser(client):
+    html = client.get(reverse("home"), headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
+    assert '<html lang="zh-hans">' in html
+    assert "拍照找商品" in html
+
+
+def test_language_switcher_posts_to_set_language(client):
+    html = client.get(reverse("home")).content.decode()
+    assert 'action="/i18n/setlang/" method="post"' in html
+    assert '<option value="zh-hans" lang="zh-hans">简体中文</option>' in html
+
+
+def test_switching_language_sticks(client):
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    html = client.get(reverse("home"), headers={"accept-language": "en"}).content.decode()
+    assert '<html lang="zh-hans">' in html
+
+
+def test_recent_searches_of_this_session_are_listed(client):
+    session = client.session
+    session.save()
+    Search.objects.create(session_key=session.session_key, thumbnail="searches/thumbs/mine.jpg")
+    html = client.get(reverse("home")).content.decode()
+    assert "/media/searches/thumbs/mine.jpg" in html
+
+
+def test_recent_searches_of_other_sessions_are_not_listed(client):
+    Search.objects.create(session_key="someone-else", thumbnail="searches/thumbs/theirs.jpg")
+    html = client.get(reverse("home")).content.decode()
+    assert "theirs.jpg" not in html
+
+
+def test_post_is_not_allowed(client):
+    assert client.post(reverse("home")).status_code == 405
+
+
+def test_unknown_page_uses_the_site_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b'class="site-header"' in response.content
