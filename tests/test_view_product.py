@@ -1,0 +1,99 @@
+"""GET /p/<skuId>/ — a product page: pictures, price, label, breadcrumb, description, buy link."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from catalog.models import Product, ProductImage
+from tests.ui_fixtures import ANDROID, DESKTOP
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def product() -> Product:
+    product = Product.objects.create(
+        sku_id="100042",
+        name="Oat Milk 1 L",
+        price="12345.5",
+        ware_label="自营",
+        cid1="Food",
+        cid2="Dairy",
+        cid3="Oat milk",
+        detail_url="https://shop.example.com/item/100042.html",
+        detail_app_url="https://m.shop.example.com/product/100042.html",
+        description="Creamy oat drink.\nKeep cold.",
+    )
+    for position in range(2):
+        ProductImage.objects.create(
+            product=product, position=position, source_url=f"https://img.example.com/100042-{position}.jpg"
+        )
+    return product
+
+
+def page(client, product: Product, **headers) -> str:  # type: ignore[no-untyped-def]
+    response = client.get(reverse("product", args=[product.sku_id]), headers=headers)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_url_shape(product):
+    assert product.get_absolute_url() == "/p/100042/"
+
+
+def test_shows_the_name_as_heading(client, product):
+    assert '<h1 id="product-name">Oat Milk 1 L</h1>' in page(client, product)
+
+
+def test_shows_price_as_money(client, product):
+    assert "¥12,345.50" in page(client, product)
+
+
+def test_shows_price_on_request_without_price(client, product):
+    Product.objects.filter(pk=product.pk).update(price=None)
+    assert "Price on request" in page(client, product)
+
+
+def test_shows_the_label(client, product):
+    assert '<span class="label label-self">Self-operated</span>' in page(client, product)
+
+
+def test_shows_the_breadcrumb(client, product):
+    assert "Food › Dairy › Oat milk" in page(client, product)
+
+
+def test_shows_the_description(client, product):
+    assert "Creamy oat drink.<br>Keep cold." in page(client, product)
+
+
+def test_gallery_has_every_picture_with_alt_text(client, product):
+    alts = re.findall(r'<img src="https://img\.example\.com/100042-\d\.jpg" alt="([^"]+)"', page(client, product))
+    assert alts == ["Oat Milk 1 L", "Oat Milk 1 L, picture 2"]
+
+
+def test_desktop_buy_link_is_the_pc_link(client, product):
+    html = page(client, product, **{"user-agent": DESKTOP})
+    assert f'href="{product.detail_url}" target="_blank" rel="noopener"' in html
+
+
+def test_phone_buy_link_is_the_mobile_link(client, product):
+    html = page(client, product, **{"user-agent": ANDROID})
+    assert f'href="{product.detail_app_url}" target="_blank" rel="noopener"' in html
+
+
+def test_no_buy_button_when_the_link_is_this_page(client, product):
+    Product.objects.filter(pk=product.pk).update(detail_url="/p/100042/", detail_app_url="/p/100042/")
+    assert 'class="button button-primary buy"' not in page(client, product)
+
+
+def test_chinese_page(client, product):
+    html = page(client, product, **{"accept-language": "zh-CN"})
+    assert '<span class="label label-self">自营</span>' in html and "去购买" in html
+
+
+def test_unknown_product_is_404_in_the_site_layout(client):
+    response = client.get("/p/nope/")
+    assert response.status_code == 404 and b'class="site-header"' in response.content
