@@ -1,0 +1,98 @@
+"""In headless Debian Chromium at phone width: upload a photo, see cards, follow the mobile buy link.
+
+Runs in the normal suite when /usr/bin/chromium exists (apt-get install chromium); skipped with
+the reason printed otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CatalogItem
+from tests.ui_fixtures import ANDROID
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SKIP_REASON = f"browser test skipped: {CHROMIUM} not found (apt-get install -y chromium)"
+if not CHROMIUM.exists():
+    warnings.warn(SKIP_REASON, stacklevel=1)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
+]
+
+
+@pytest.fixture
+def phone():  # type: ignore[no-untyped-def]
+    """A 360 px wide Android phone in headless Chromium."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            viewport={"width": 360, "height": 740},
+            user_agent=ANDROID,
+            is_mobile=True,
+            has_touch=True,
+            device_scale_factor=2,
+            locale="en-US",
+        )
+        # The shop is outside this machine: answer its pages locally.
+        context.route(
+            re.compile(r"https://(m\.)?shop\.example\.com/.*"),
+            lambda route: route.fulfill(status=200, content_type="text/html", body="<title>Shop</title>shop page"),
+        )
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_phone_uploads_a_photo_sees_cards_and_follows_the_mobile_link(
+    live_server, small_catalog: list[CatalogItem], phone
+) -> None:  # type: ignore[no-untyped-def]
+    item = small_catalog[4]
+    page = phone
+    page.goto(live_server.url + "/")
+    page.set_input_files("#id_photo", str(item.picture))  # choosing a photo searches at once (htmx)
+
+    page.wait_for_selector(".card", timeout=30_000)
+    first = page.locator(".card").first
+    assert first.locator(".card-name").inner_text() == item.product.name
+    assert re.fullmatch(r"/s/\d+/", page.evaluate("location.pathname"))  # the saved search's URL was pushed
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
+    assert page.locator(".query img").is_visible()
+    page.wait_for_selector("#recent .recent-list li")  # the recent list was swapped in out of band
+
+    link = first.locator("a.buy")
+    assert link.get_attribute("href") == item.product.detail_app_url
+    assert link.get_attribute("target") == "_blank" and link.get_attribute("rel") == "noopener"
+    with page.expect_popup() as popup:
+        link.click()
+    shop = popup.value
+    shop.wait_for_load_state()
+    assert shop.url == item.product.detail_app_url
+
+
+def test_a_file_that_is_not_a_photo_shows_the_message_in_place(live_server, db, phone, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """htmx swaps the 422 error fragment into the results area (responseHandling in base.html)."""
+    bad = tmp_path / "notes.jpg"
+    bad.write_bytes(b"these are not the pixels you are looking for")
+    page = phone
+    page.goto(live_server.url + "/")
+    page.set_input_files("#id_photo", str(bad))
+    alert = page.wait_for_selector("#results .error-box[role=alert]", timeout=30_000)
+    assert "not a picture" in alert.inner_text()
+    assert page.locator("#photo-form").is_visible()  # still on the page, ready for another photo
+
