@@ -72,7 +72,7 @@ def load_picture(ref: str, base_dir: Path) -> LoadedPicture:
         except OSError as exc:
             raise PictureUnavailable(f"{ref}: cannot read the file ({exc.strerror})") from exc
     try:
-        prepared = prepare_image(data, max_pixels=settings.SNAPSHOP_MAX_IMAGE_PIXELS)
+        prepared = prepare_image(data, max_pixels=settings.SNAPSHOP_MAX_IMAGE_PIXELS, max_side=STORED_PICTURE_SIDE)
     except ImageRejected as exc:
         raise PictureUnavailable(f"{ref}: {exc.message}") from exc
     return LoadedPicture(ref=ref, data=data, image=prepared.image, digest=hashlib.sha256(data).hexdigest())
@@ -190,7 +190,7 @@ class CatalogImporter:
                 row = ProductImage(product=product, position=position, source_url=loaded.ref[:1000])
                 row.content_hash = loaded.digest
                 name = f"{loaded.digest[:24]}.jpg"
-                row.image.save(name, ContentFile(encode_jpeg(loaded.image, max_side=STORED_PICTURE_SIDE)), save=False)
+                row.image.save(name, ContentFile(encode_jpeg(loaded.image)), save=False)
                 row.save()
             elif row.position != position:
                 row.position = position

@@ -29,7 +29,8 @@ from vision.prepare import ImageRejected, PreparedImage, encode_jpeg, prepare_im
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "juhe", "both")
-STORED_PHOTO_SIDE = 2048
+# Photos are decoded at most this large: plenty for the engine and for the stored copy.
+QUERY_PHOTO_SIDE = 1280
 THUMBNAIL_SIDE = 320
 
 
@@ -70,7 +71,10 @@ def run_search(
     outcome = SearchOutcome(backend=backend or settings.SNAPSHOP_BACKEND)
     try:
         photo = prepare_image(
-            data, max_pixels=settings.SNAPSHOP_MAX_IMAGE_PIXELS, max_bytes=settings.SNAPSHOP_MAX_UPLOAD_BYTES
+            data,
+            max_pixels=settings.SNAPSHOP_MAX_IMAGE_PIXELS,
+            max_bytes=settings.SNAPSHOP_MAX_UPLOAD_BYTES,
+            max_side=QUERY_PHOTO_SIDE,
         )
         outcome.photo = photo
         outcome.timings["prepare_ms"] = (time.perf_counter() - started) * 1000
@@ -132,7 +136,7 @@ def record_search(
         name = hashlib.sha256(data).hexdigest()[:24] + ".jpg"
         image = outcome.photo.image
         search.photo_width, search.photo_height = image.size
-        search.photo.save(name, ContentFile(encode_jpeg(image, max_side=STORED_PHOTO_SIDE)), save=False)
+        search.photo.save(name, ContentFile(encode_jpeg(image, quality=85)), save=False)
         search.thumbnail.save(name, ContentFile(encode_jpeg(image, quality=80, max_side=THUMBNAIL_SIDE)), save=False)
     with transaction.atomic():
         search.save()
