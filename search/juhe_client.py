@@ -25,7 +25,7 @@ import requests
 from django.conf import settings
 from django.utils.translation import gettext as _
 from PIL import Image
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from search.backends.base import SearchFailed
 from search.hits import ProductHit
@@ -48,8 +48,8 @@ class JuheError(SearchFailed):
     fallback_allowed = False
 
     def __init__(self, message: str | None = None, *, reason: str = "") -> None:
-        super().__init__(message or self.default_message())
         self.reason = reason
+        super().__init__(message or self.default_message())
 
     def default_message(self) -> str:
         return _("The Juhe search service failed.")
@@ -282,9 +282,16 @@ class JuheClient:
         return f"JuheClient({self.url!r})"
 
     def query(self, image: Image.Image) -> JuheResult:
+        """Search with a picture, prepared to the API's limits first."""
         if not self.key:
             raise NotConfigured()
-        body = {"image": base64.b64encode(encode_for_juhe(image)).decode("ascii"), "key": self.key}
+        return self.query_encoded(base64.b64encode(encode_for_juhe(image)).decode("ascii"))
+
+    def query_encoded(self, image_base64: str) -> JuheResult:
+        """Search with an already base64-encoded image (sent as is)."""
+        if not self.key:
+            raise NotConfigured()
+        body = {"image": image_base64, "key": self.key}
         attempt, connection_retries, code_retries = 0, 0, 0
         while True:
             attempt += 1
@@ -307,19 +314,8 @@ class JuheClient:
         deadline = time.monotonic() + self.timeout[0] + self.timeout[1]
         try:
             with self.session.post(self.url, data=body, timeout=self.timeout, stream=True) as response:
-                chunks, size = [], 0
-                for chunk in response.iter_content(64 * 1024):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise BadResponse(_("The Juhe service sent an answer that is too large."))
-                    if time.monotonic() > deadline:
-                        raise Timeout()
-                return response.status_code, b"".join(chunks)
+                return response.status_code, self._read(response, deadline)
         except requests.ConnectionError as exc:
-            if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):  # a read timeout while streaming
-                logger.warning("Juhe timed out at %s", self.url)
-                raise Timeout() from None
             logger.warning("Juhe unreachable at %s: %s", self.url, scrub(str(exc), self.key))
             raise Unreachable() from None
         except requests.Timeout:
@@ -328,6 +324,26 @@ class JuheClient:
         except requests.RequestException as exc:
             logger.warning("Juhe request failed: %s", scrub(str(exc), self.key))
             raise Unreachable() from None
+
+    def _read(self, response: requests.Response, deadline: float) -> bytes:
+        """The body, bounded in size, and in time overall (a server may trickle bytes within the read timeout)."""
+        chunks, size = [], 0
+        try:
+            while chunk := response.raw.read1(64 * 1024, decode_content=True):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise BadResponse(_("The Juhe service sent an answer that is too large."))
+                if time.monotonic() > deadline:
+                    logger.warning("Juhe at %s answered too slowly", self.url)
+                    raise Timeout()
+        except ReadTimeoutError:
+            logger.warning("Juhe timed out at %s", self.url)
+            raise Timeout() from None
+        except HTTPError as exc:
+            logger.warning("Juhe answer broken off: %s", type(exc).__name__)
+            raise Unreachable() from None
+        return b"".join(chunks)
 
     def _parse(self, status: int, content: bytes) -> JuheResult:
         try:

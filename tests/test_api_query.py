@@ -1,0 +1,195 @@
+"""POST /snapshop/query: the Juhe-compatible endpoint, every code it answers, and its history."""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from api.models import ApiKey, ApiKeyUsage
+from search.backends.base import EngineUnavailable
+from search.models import Search
+from tests.conftest import CatalogItem
+from tests.images import jpeg
+
+URL = "/snapshop/query"
+
+
+def post(client: Client, **fields: str) -> dict:  # type: ignore[type-arg]
+    response = client.post(URL, urlencode(fields), content_type="application/x-www-form-urlencoded")
+    assert response["Content-Type"].startswith("application/json")
+    return response.json()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@pytest.fixture
+def key(db) -> str:  # type: ignore[no-untyped-def]
+    return ApiKey.issue("tests")[1]
+
+
+def test_success_is_juhe_shaped(client: Client, key: str, small_catalog: list[CatalogItem]) -> None:
+    item = small_catalog[1]
+    answer = post(client, key=key, image=b64(item.picture.read_bytes()))
+    assert answer["error_code"] == 0 and answer["reason"] == "success"
+    first = answer["result"]["data"][0]
+    assert set(first) == {
+        "skuId", "skuName", "skuPrice", "wareLabel", "similarity", "imageUrl", "detailUrl", "detailAppUrl",
+        "cid1Name", "cid2Name", "cid3Name", "allImageUrls",
+    }  # fmt: skip
+    assert str(first["skuId"]) == item.product.sku_id
+    assert isinstance(first["skuPrice"], str) and isinstance(first["similarity"], float)
+    assert first["skuPrice"] == f"{item.product.price:.2f}"
+    assert all(url.startswith("http") for url in first["allImageUrls"])
+    search = Search.objects.get(request_id=answer["result"]["request_id"])
+    assert search.channel == Search.Channel.API and search.answered_by == "local" and search.result_count > 0
+
+
+def test_tolerates_data_header_line_breaks_and_unencoded_plus(key: str, small_catalog: list[CatalogItem]) -> None:
+    encoded = b64(small_catalog[0].picture.read_bytes())
+    wrapped = "data:image/jpeg;base64," + "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+    raw_body = f"key={key}&image={wrapped.replace('+', ' ')}"  # a client that forgot to URL-encode
+    response = Client().post(URL, raw_body, content_type="application/x-www-form-urlencoded")
+    assert response.json()["error_code"] == 0
+
+
+def test_multipart_form_works_too(client: Client, key: str, small_catalog: list[CatalogItem]) -> None:
+    answer = client.post(URL, {"key": key, "image": b64(small_catalog[0].picture.read_bytes())}).json()
+    assert answer["error_code"] == 0
+
+
+@pytest.mark.parametrize("fields", [{}, {"key": ""}, {"key": "0" * 32}, {"key": "x" * 500}])
+def test_missing_or_unknown_key_is_10001(client: Client, db, fields: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    answer = post(client, image=b64(jpeg()), **fields)
+    assert answer == {"reason": "错误的请求KEY", "result": None, "error_code": 10001}
+
+
+def test_expired_key_is_10003(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    api_key, raw = ApiKey.issue("old", expires_days=1)
+    ApiKey.objects.filter(pk=api_key.pk).update(expires=timezone.now() - timedelta(seconds=1))
+    assert post(client, key=raw, image=b64(jpeg()))["error_code"] == 10003
+
+
+def test_revoked_key_is_10009(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    api_key, raw = ApiKey.issue("gone")
+    ApiKey.objects.filter(pk=api_key.pk).update(revoked=True)
+    assert post(client, key=raw, image=b64(jpeg()))["error_code"] == 10009
+
+
+def test_daily_quota_is_10012_and_counted(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    api_key, raw = ApiKey.issue("small", daily_quota=1)
+    assert post(client, key=raw, image="")["error_code"] == 254701
+    assert post(client, key=raw, image=b64(jpeg()))["error_code"] == 10012
+    usage = ApiKeyUsage.objects.get(api_key=api_key)
+    assert (usage.requests, usage.refused) == (1, 1)
+    assert api_key.requests_today() == 1
+
+
+@pytest.mark.parametrize(
+    ("image", "detail"),
+    [
+        (None, "missing"),
+        ("", "missing"),
+        ("%%%not base64%%%", "base64"),
+        (b64(b"hello, not a picture"), "not a picture"),
+        (b64(jpeg(40, 40)), "too small"),
+    ],
+)
+def test_bad_image_is_254701(client: Client, key: str, image: str | None, detail: str) -> None:
+    fields = {"key": key} if image is None else {"key": key, "image": image}
+    answer = post(client, **fields)
+    assert answer["error_code"] == 254701 and answer["result"] is None
+    assert answer["reason"].startswith("图片内容为空/超出限制/格式不正确: ")
+    assert detail in answer["reason"]
+
+
+def test_too_large_image_is_254701(client: Client, key: str, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SNAPSHOP_MAX_UPLOAD_BYTES = 10_000
+    answer = post(client, key=key, image=b64(jpeg(640, 480) * 4))
+    assert answer["error_code"] == 254701 and "too large" in answer["reason"]
+
+
+def test_request_body_over_django_limit_is_254701(client: Client, key: str, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    answer = post(client, key=key, image=b64(jpeg()))
+    assert answer["error_code"] == 254701
+
+
+def test_no_results_is_254704_with_reason(client: Client, key: str) -> None:
+    answer = post(client, key=key, image=b64(jpeg()))  # empty catalog
+    assert answer["error_code"] == 254704 and answer["reason"].startswith("查询失败: ")
+
+
+def test_engine_failure_is_254704(client: Client, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise EngineUnavailable("The search engine is not available right now.")
+
+    monkeypatch.setattr("search.services.search_local", broken)
+    answer = post(client, key=key, image=b64(jpeg()))
+    assert answer == {"reason": "查询失败: The search engine is not available right now.", "result": None,
+                      "error_code": 254704}  # fmt: skip
+
+
+def test_unexpected_error_is_json_10014(client: Client, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("api.views.run_search", crash)
+    response = client.post(URL, {"key": key, "image": b64(jpeg())})
+    assert response.status_code == 500 and response.json()["error_code"] == 10014
+
+
+def test_get_is_a_json_error(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(URL)
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert response.json()["error_code"] == 10007
+
+
+@pytest.mark.parametrize("path", ["/snapshop/", "/snapshop/nothing/here", "/snapshop"])
+def test_unknown_paths_under_snapshop_are_json(client: Client, db, path: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(path)
+    assert response.status_code == 404 and response.json()["error_code"] == 404
+
+
+def test_every_request_is_in_history_without_the_key(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    api_key, raw = ApiKey.issue("history", daily_quota=2)
+    post(client, key="wrong", image=b64(jpeg()))
+    post(client, key=raw, image="%%%")
+    post(client, key=raw, image=b64(jpeg()))
+    post(client, key=raw, image=b64(jpeg()))
+    searches = Search.objects.filter(channel=Search.Channel.API).order_by("pk")
+    assert [s.error_code for s in searches] == ["api_10001", "api_254701", "no_results", "api_10012"]
+    assert all(raw not in f"{s.error_message} {s.notice} {s.session_key}" for s in searches)
+    assert searches[1].session_key == f"api:{api_key.prefix}"
+
+
+def test_key_is_stored_hashed(db) -> None:  # type: ignore[no-untyped-def]
+    api_key, raw = ApiKey.issue("hashed")
+    assert raw not in api_key.key_hash and api_key.prefix == raw[:8]
+    assert ApiKey.objects.lookup(raw) == api_key and ApiKey.objects.lookup(raw.upper()) is None
+
+
+def test_create_api_key_prints_the_key_last(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    call_command("create_api_key", "partner", "--daily-quota", "5", "--expires-days", "30", stdout=out)
+    raw = out.getvalue().strip().splitlines()[-1]
+    api_key = ApiKey.objects.lookup(raw)
+    assert api_key is not None and api_key.name == "partner" and api_key.daily_quota == 5
+    assert api_key.expires is not None and api_key.expires > timezone.now() + timedelta(days=29)
+    assert post(client, key=raw, image="")["error_code"] == 254701  # accepted key, bad image
+
+
+def test_openapi_description_is_served(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    yaml = pytest.importorskip("yaml")
+    response = client.get("/snapshop/openapi.yaml")
+    assert response.status_code == 200
+    document = yaml.safe_load(response.content)
+    assert document["openapi"].startswith("3.") and "/snapshop/query" in document["paths"]
