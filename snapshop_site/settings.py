@@ -202,3 +202,31 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Security and abuse limits (issue 6; documented in the README, "Security") ---
+from csp.constants import NONE, SELF  # noqa: E402
+
+# CSP (django-csp 4.0): scripts and styles only from our own static files, never inline.
+# Product pictures may be remote (https:); blob: is the photo preview, data: small inline icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:", "https:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Fixed-window limits per minute in Django's cache (LocMemCache: per process, so with
+# gunicorn's N workers a client may get up to N times the figure). 0 disables a limit.
+SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE = env_int("SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE", 60)  # per session
+SNAPSHOP_RATE_LIMIT_IP_MULTIPLIER = env_int("SNAPSHOP_RATE_LIMIT_IP_MULTIPLIER", 4)  # per IP: shoppers behind one NAT
+SNAPSHOP_API_RATE_LIMIT_PER_MINUTE = env_int("SNAPSHOP_API_RATE_LIMIT_PER_MINUTE", 120)  # per IP on /snapshop/query
+# Behind one reverse proxy, set to 1 so the client IP is the last X-Forwarded-For entry.
+SNAPSHOP_TRUST_X_FORWARDED_FOR = env_bool("SNAPSHOP_TRUST_X_FORWARDED_FOR", False)
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") + 1, "search.ratelimit.RateLimitMiddleware")

@@ -1,0 +1,64 @@
+"""Delete searches older than the retention period, with their photos and thumbnails.
+
+    python manage.py purge_history            # older than SNAPSHOP_HISTORY_RETENTION_DAYS (default 90)
+    python manage.py purge_history --days 30
+    python manage.py purge_history --days 0   # everything up to now
+    python manage.py purge_history --dry-run  # only count
+
+Run it daily (cron or a systemd timer). Rows go in batches; a photo file is
+deleted once its row is gone, so a crash never leaves a row pointing at nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.utils import timezone
+
+from search.models import Search
+
+BATCH = 500
+
+
+class Command(BaseCommand):
+    help = "Delete search history (rows, photos and thumbnails) older than the retention period."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help="Keep this many days (default: SNAPSHOP_HISTORY_RETENTION_DAYS = %(default)s from settings).",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        days = options["days"] if options["days"] is not None else settings.SNAPSHOP_HISTORY_RETENTION_DAYS
+        if days < 0:
+            raise CommandError("--days must be 0 or more.")
+        cutoff = timezone.now() - timedelta(days=days)
+        old = Search.objects.filter(created__lt=cutoff)
+        if options["dry_run"]:
+            self.stdout.write(f"would delete {old.count()} searches older than {days} days (before {cutoff:%Y-%m-%d %H:%M})")
+            return
+        searches = files = 0
+        while True:
+            batch = list(old.order_by("pk")[:BATCH].only("pk", "photo", "thumbnail"))
+            if not batch:
+                break
+            with transaction.atomic():
+                Search.objects.filter(pk__in=[s.pk for s in batch]).delete()  # hits go with them (CASCADE)
+            for search in batch:
+                for field in (search.photo, search.thumbnail):
+                    if field and field.storage.exists(field.name):
+                        field.storage.delete(field.name)
+                        files += 1
+            searches += len(batch)
+        self.stdout.write(
+            f"deleted {searches} searches and {files} photo files older than {days} days "
+            f"(before {cutoff:%Y-%m-%d %H:%M})"
+        )

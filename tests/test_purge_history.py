@@ -1,0 +1,74 @@
+"""purge_history removes old searches, their hits and their photo files, and nothing newer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from search.hits import ProductHit
+from search.models import Search, SearchHit
+from search.services import SearchOutcome, record_search
+from tests.images import jpeg
+from vision.prepare import prepare_image
+
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
+
+
+def saved_search(age_days: float, seed: int) -> Search:
+    data = jpeg(200, 160, seed)
+    outcome = SearchOutcome(backend="local", photo=prepare_image(data), answered_by="local")
+    outcome.hits = [ProductHit(sku_id=str(seed), sku_name=f"product {seed}", similarity=0.9)]
+    search = record_search(outcome, data, session_key="s")
+    Search.objects.filter(pk=search.pk).update(created=timezone.now() - timedelta(days=age_days))
+    return Search.objects.get(pk=search.pk)
+
+
+def files_of(search: Search) -> list[Path]:
+    return [Path(search.photo.path), Path(search.thumbnail.path)]
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("purge_history", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_default_retention_comes_from_settings(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SNAPSHOP_HISTORY_RETENTION_DAYS = 30
+    old, recent = saved_search(31, 1), saved_search(29, 2)
+    assert all(p.is_file() for p in files_of(old) + files_of(recent))
+    output = run()
+    assert "deleted 1 searches and 2 photo files older than 30 days" in output
+    assert list(Search.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not SearchHit.objects.filter(search_id=old.pk).exists()
+    assert not any(p.exists() for p in files_of(old))
+    assert all(p.is_file() for p in files_of(recent))
+
+
+def test_days_option_and_dry_run() -> None:
+    searches = [saved_search(age, seed) for seed, age in enumerate([1, 5, 10, 20])]
+    assert "would delete 2 searches" in run("--days", "7", "--dry-run")
+    assert Search.objects.count() == 4
+    assert "deleted 2 searches and 4 photo files" in run("--days", "7")
+    assert set(Search.objects.values_list("pk", flat=True)) == {searches[0].pk, searches[1].pk}
+    assert "deleted 2 searches" in run("--days", "0")
+    assert not Search.objects.exists()
+
+
+def test_rows_without_photos_and_missing_files_are_fine() -> None:
+    refused = record_search(SearchOutcome(backend="local", error_code="empty", error_message="empty"), b"")
+    Search.objects.filter(pk=refused.pk).update(created=timezone.now() - timedelta(days=400))
+    gone = saved_search(400, 9)
+    files_of(gone)[0].unlink()  # someone removed the photo by hand
+    assert "deleted 2 searches and 1 photo files" in run("--days", "90")
+    assert not Search.objects.exists()
+
+
+def test_negative_days_is_refused() -> None:
+    with pytest.raises(CommandError):
+        run("--days", "-1")
