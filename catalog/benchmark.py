@@ -15,9 +15,9 @@ from django.urls import reverse
 from catalog.importer import STORED_PICTURE_SIDE
 from catalog.index import override_searcher
 from catalog.local_engine import LocalSearcher
+from search.services import QUERY_PHOTO_SIDE
 from vectors.exact import ExactStore
 from vision.engine import Engine
-from search.services import QUERY_PHOTO_SIDE
 from vision.prepare import encode_jpeg, prepare_image
 
 
@@ -67,9 +67,12 @@ def web_search_speed(searcher: LocalSearcher, photos: list[bytes]) -> dict[str, 
     """Whole searches through Django (form, service, history, HTML), rolled back afterwards."""
     client = Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) benchmark")
     times = []
-    with tempfile.TemporaryDirectory() as media, override_settings(
-        MEDIA_ROOT=Path(media), SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE=0
-    ), override_searcher(searcher), transaction.atomic():
+    with (
+        tempfile.TemporaryDirectory() as media,
+        override_settings(MEDIA_ROOT=Path(media), SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE=0),
+        override_searcher(searcher),
+        transaction.atomic(),
+    ):
         for i, data in enumerate(photos):
             from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db.models import QuerySet
 from PIL import Image
 
 from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
@@ -104,7 +105,7 @@ class LocalIndex:
         self._stamp = self._file_stamp()
         self.searcher = LocalSearcher(engine, self.store, DatabaseSource())
 
-    def _indexed_pictures(self):  # type: ignore[no-untyped-def]
+    def _indexed_pictures(self) -> QuerySet[ProductImage]:
         return ProductImage.objects.filter(features_version=self.engine.version, vector__isnull=False)
 
     def _open_checked(self) -> Store:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from catalog.importer import PictureUnavailable, load_picture
 from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
@@ -59,7 +60,7 @@ def build_memory_searcher(
     store = ExactStore(engine.dim)
     problems: list[str] = []
     pending: list[tuple[int, CatalogRow, int]] = []
-    images = []
+    images: list[Image.Image] = []
     next_key = 1
 
     def flush() -> None:
@@ -67,8 +68,16 @@ def build_memory_searcher(
         store.add(
             [key for key, _, _ in pending],
             np.stack([f.vector for f in features]),
-            [Attributes(product=product, cid1=r.cid1, cid2=r.cid2, cid3=r.cid3,
-                        price=float(r.price) if r.price is not None else None) for _, r, product in pending],
+            [
+                Attributes(
+                    product=product,
+                    cid1=r.cid1,
+                    cid2=r.cid2,
+                    cid3=r.cid3,
+                    price=float(r.price) if r.price is not None else None,
+                )
+                for _, r, product in pending
+            ],
         )
         for (key, _, _), feature in zip(pending, features, strict=True):
             source.blobs[key] = feature.extras

@@ -13,8 +13,19 @@ import shutil
 import sys
 from pathlib import Path
 
-FIELDS = ["skuId", "skuName", "skuPrice", "wareLabel", "cid1Name", "cid2Name", "cid3Name",
-          "imageUrl", "detailUrl", "detailAppUrl", "description"]
+FIELDS = [
+    "skuId",
+    "skuName",
+    "skuPrice",
+    "wareLabel",
+    "cid1Name",
+    "cid2Name",
+    "cid3Name",
+    "imageUrl",
+    "detailUrl",
+    "detailAppUrl",
+    "description",
+]
 
 
 def facets(text: str) -> dict[str, list[str]]:
@@ -48,20 +59,22 @@ def main(package: Path, out: Path) -> None:
                 if source.is_file():
                     shutil.copyfile(source, out / "images" / source.name)
                     pictures.append(f"images/{source.name}")
-            writer.writerow({
-                "skuId": sku,
-                "skuName": row["name"],
-                "skuPrice": row["price"],
-                # The demo shop sells branded goods itself and lists the rest from partners.
-                "wareLabel": "自营" if "brand" in tags else "非自营",
-                "cid1Name": categories[0] if categories else "",
-                "cid2Name": categories[1] if len(categories) > 1 else "",
-                "cid3Name": third,
-                "imageUrl": "|".join(pictures),
-                "detailUrl": f"/p/{sku}/",
-                "detailAppUrl": f"/p/{sku}/?view=app",
-                "description": row["description"],
-            })
+            writer.writerow(
+                {
+                    "skuId": sku,
+                    "skuName": row["name"],
+                    "skuPrice": row["price"],
+                    # The demo shop sells branded goods itself and lists the rest from partners.
+                    "wareLabel": "自营" if "brand" in tags else "非自营",
+                    "cid1Name": categories[0] if categories else "",
+                    "cid2Name": categories[1] if len(categories) > 1 else "",
+                    "cid3Name": third,
+                    "imageUrl": "|".join(pictures),
+                    "detailUrl": f"/p/{sku}/",
+                    "detailAppUrl": f"/p/{sku}/?view=app",
+                    "description": row["description"],
+                }
+            )
             written += 1
     print(f"wrote {out / 'catalog.csv'}: {written} products")
 

@@ -27,8 +27,20 @@ class Echo:
 
 
 EXPORT_COLUMNS = [
-    "id", "created", "channel", "device", "backend", "answered_by", "result_count", "latency_ms",
-    "error_code", "error_message", "notice", "top_sku", "top_name", "top_similarity",
+    "id",
+    "created",
+    "channel",
+    "device",
+    "backend",
+    "answered_by",
+    "result_count",
+    "latency_ms",
+    "error_code",
+    "error_message",
+    "notice",
+    "top_sku",
+    "top_name",
+    "top_similarity",
 ]
 
 
@@ -37,10 +49,20 @@ def export_rows(queryset: QuerySet[Search]) -> Iterator[list[str]]:
     for search in queryset.prefetch_related("hits").iterator(chunk_size=500):
         top = next(iter(search.hits.all()), None)
         values = [
-            search.pk, search.created.isoformat(), search.channel, search.device, search.backend,
-            search.answered_by, search.result_count, search.latency_ms, search.error_code,
-            search.error_message, search.notice,
-            top.sku_id if top else "", top.name if top else "", f"{top.similarity:.4f}" if top else "",
+            search.pk,
+            search.created.isoformat(),
+            search.channel,
+            search.device,
+            search.backend,
+            search.answered_by,
+            search.result_count,
+            search.latency_ms,
+            search.error_code,
+            search.error_message,
+            search.notice,
+            top.sku_id if top else "",
+            top.name if top else "",
+            f"{top.similarity:.4f}" if top else "",
         ]
         yield [csv_cell(v) for v in values]
 
@@ -49,9 +71,20 @@ class SearchHitInline(admin.TabularInline):
     model = SearchHit
     extra = 0
     can_delete = False
-    fields = ["rank", "picture", "sku_id", "name", "price", "ware_label", "similarity", "category_path",
-              "detail_url", "detail_app_url", "source"]
-    readonly_fields = fields
+    fields = [
+        "rank",
+        "picture",
+        "sku_id",
+        "name",
+        "price",
+        "ware_label",
+        "similarity",
+        "category_path",
+        "detail_url",
+        "detail_app_url",
+        "source",
+    ]
+    readonly_fields = fields  # type: ignore[assignment]
     ordering = ["rank"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -68,8 +101,8 @@ class ErrorFilter(admin.SimpleListFilter):
     title = _("outcome")
     parameter_name = "outcome"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("ok", _("answered")), ("error", _("failed"))]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        return [("ok", str(_("answered"))), ("error", str(_("failed")))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Search]) -> QuerySet[Search]:
         if self.value() == "ok":
@@ -81,17 +114,51 @@ class ErrorFilter(admin.SimpleListFilter):
 
 @admin.register(Search)
 class SearchAdmin(admin.ModelAdmin):
-    list_display = ["id", "thumb", "created", "channel", "backend", "answered_by", "result_count", "latency_ms",
-                    "device", "error_code"]
-    list_filter = [("created", admin.DateFieldListFilter), "backend", "answered_by", ErrorFilter, "error_code",
-                   "device", "channel"]
+    list_display = [
+        "id",
+        "thumb",
+        "created",
+        "channel",
+        "backend",
+        "answered_by",
+        "result_count",
+        "latency_ms",
+        "device",
+        "error_code",
+    ]
+    list_filter = [
+        ("created", admin.DateFieldListFilter),
+        "backend",
+        "answered_by",
+        ErrorFilter,
+        "error_code",
+        "device",
+        "channel",
+    ]
     search_fields = ["hits__name", "hits__sku_id", "request_id", "error_message"]
     date_hierarchy = "created"
     inlines = [SearchHitInline]
     actions = ["export_csv"]
-    readonly_fields = ["photo_preview", "created", "session_key", "device", "channel", "backend", "answered_by",
-                       "result_count", "latency_ms", "error_code", "error_message", "notice", "request_id",
-                       "upstream_request_id", "region", "filters", "photo_width", "photo_height"]
+    readonly_fields = [
+        "photo_preview",
+        "created",
+        "session_key",
+        "device",
+        "channel",
+        "backend",
+        "answered_by",
+        "result_count",
+        "latency_ms",
+        "error_code",
+        "error_message",
+        "notice",
+        "request_id",
+        "upstream_request_id",
+        "region",
+        "filters",
+        "photo_width",
+        "photo_height",
+    ]
     exclude = ["photo", "thumbnail"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Search]:
@@ -104,21 +171,22 @@ class SearchAdmin(admin.ModelAdmin):
     def thumb(self, search: Search) -> str:
         if not search.thumbnail:
             return "—"
-        return format_html('<img src="{}" alt="{}" height="48" loading="lazy">', search.thumbnail.url,
-                           _("query photo"))
+        return format_html('<img src="{}" alt="{}" height="48" loading="lazy">', search.thumbnail.url, _("query photo"))
 
     @admin.display(description=_("photo"))
     def photo_preview(self, search: Search) -> str:
         if not search.photo:
             return "—"
-        return format_html('<a href="{0}"><img src="{0}" alt="{1}" style="max-width:360px"></a>', search.photo.url,
-                           _("query photo"))
+        return format_html(
+            '<a href="{0}"><img src="{0}" alt="{1}" style="max-width:360px"></a>', search.photo.url, _("query photo")
+        )
 
     @admin.action(description=_("Export selected searches to CSV"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Search]) -> StreamingHttpResponse:
         writer = csv.writer(Echo())
-        response = StreamingHttpResponse((writer.writerow(row) for row in export_rows(queryset)),
-                                         content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in export_rows(queryset)), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = 'attachment; filename="searches.csv"'
         return response
 

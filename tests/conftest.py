@@ -21,7 +21,7 @@ class CatalogItem:
 
 
 @pytest.fixture(autouse=True)
-def isolated_files(settings, tmp_path: Path) -> Iterator[None]:  # type: ignore[no-untyped-def]
+def isolated_files(settings, tmp_path: Path) -> Iterator[None]:
     """Each test gets its own media folder and vector index, and a fresh local index."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SNAPSHOP_INDEX_DIR = tmp_path / "index"
@@ -42,7 +42,7 @@ def grocery_rows(limit: int) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def small_catalog(db, tmp_path: Path) -> list[CatalogItem]:  # type: ignore[no-untyped-def]
+def small_catalog(db, tmp_path: Path) -> list[CatalogItem]:
     """Twelve real studio product pictures imported through the real importer, with prices and links."""
     from catalog.importer import CatalogImporter
     from catalog.rows import read_catalog
@@ -62,6 +62,4 @@ def small_catalog(db, tmp_path: Path) -> list[CatalogItem]:  # type: ignore[no-u
             writer.writerow(row)
     summary = CatalogImporter(get_local_index(), base_dir=tmp_path).run(read_catalog(catalog_csv))
     assert not summary.skipped, summary.skipped
-    return [
-        CatalogItem(Product.objects.get(sku_id=row["skuId"]), GROCERY / row["imageUrl"]) for row in rows
-    ]
+    return [CatalogItem(Product.objects.get(sku_id=row["skuId"]), GROCERY / row["imageUrl"]) for row in rows]

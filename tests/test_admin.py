@@ -27,8 +27,10 @@ def saved_search(name: str = "Red Mug") -> Search:
     outcome = SearchOutcome(
         backend="local",
         answered_by="local",
-        hits=[ProductHit(sku_id="1", sku_name=name, similarity=0.9, cid1="Home", cid2="Kitchen", cid3="Mugs"),
-              ProductHit(sku_id="2", sku_name="Blue Mug", similarity=0.8)],
+        hits=[
+            ProductHit(sku_id="1", sku_name=name, similarity=0.9, cid1="Home", cid2="Kitchen", cid3="Mugs"),
+            ProductHit(sku_id="2", sku_name="Blue Mug", similarity=0.8),
+        ],
         latency_ms=42,
     )
     data = jpeg()
@@ -73,12 +75,12 @@ def test_detail_shows_photo_and_hits_in_rank_order(admin_client_logged_in: Clien
 
 
 def test_csv_export_neutralises_formulas(admin_client_logged_in: Client) -> None:
-    search = saved_search("=HYPERLINK(\"http://evil\")")
+    search = saved_search('=HYPERLINK("http://evil")')
     response = admin_client_logged_in.post(
         reverse("admin:search_search_changelist"),
         {"action": "export_csv", "_selected_action": [search.pk]},
     )
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
     assert response["Content-Type"].startswith("text/csv")
     assert "'=HYPERLINK" in body and ",=HYPERLINK" not in body
 

@@ -17,8 +17,20 @@ def test_benchmark_runs_on_a_tiny_size_and_prints_json(tmp_path: Path, capsys: p
     catalog.write_text(
         "skuId,skuName,imageUrl\n" + "".join(f"{r['skuId']},{r['skuName']},{GROCERY / r['imageUrl']}\n" for r in rows)
     )
-    call_command("benchmark", "--sizes", "500", "--queries", "3", "--batch", "4", "--catalog", str(catalog),
-                 "--store", "hnsw", verbosity=0)
+    call_command(
+        "benchmark",
+        "--sizes",
+        "500",
+        "--queries",
+        "3",
+        "--batch",
+        "4",
+        "--catalog",
+        str(catalog),
+        "--store",
+        "hnsw",
+        verbosity=0,
+    )
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ["embed_ms_b1", "embed_ips", "floor_ms", "search_p50_ms", "search_p99_ms", "ratio_to_floor", "rss_mb"]:
         assert report[key] > 0, key

@@ -9,9 +9,8 @@ from PIL import Image
 
 from catalog.models import Product
 from search.models import Search
+from tests.conftest import GROCERY, grocery_rows
 from tests.images import encode
-
-from tests.conftest import grocery_rows, GROCERY
 
 
 @pytest.fixture
@@ -21,8 +20,10 @@ def tiny_eval(tmp_path: Path) -> tuple[Path, Path]:
     lines = ["skuId,skuName,skuPrice,wareLabel,cid1Name,cid2Name,cid3Name,imageUrl,detailUrl,detailAppUrl,description"]
     queries = ["imageUrl,skuId"]
     for row in rows:
-        lines.append(f"{row['skuId']},{row['skuName']},,,{row['cid1Name']},{row['cid2Name']},{row['cid3Name']},"
-                     f"{GROCERY / row['imageUrl']},,,")
+        lines.append(
+            f"{row['skuId']},{row['skuName']},,,{row['cid1Name']},{row['cid2Name']},{row['cid3Name']},"
+            f"{GROCERY / row['imageUrl']},,,"
+        )
         image = Image.open(GROCERY / row["imageUrl"]).convert("RGB")
         w, h = image.size
         crop = tmp_path / f"q{row['skuId']}.jpg"

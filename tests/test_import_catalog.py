@@ -41,7 +41,10 @@ def test_good_rows_are_imported_with_their_fields(picture_dir: Path, capsys: pyt
     assert "imported 2" in out and "skipped 0" in out
     mug = Product.objects.get(sku_id="100")
     assert (mug.name, str(mug.price), mug.ware_label, mug.category_path) == (
-        "Red Mug", "12.50", "自营", ["Home", "Kitchen", "Mugs"]
+        "Red Mug",
+        "12.50",
+        "自营",
+        ["Home", "Kitchen", "Mugs"],
     )
     assert mug.detail_app_url == "https://m.shop.example/100"
     assert Product.objects.get(sku_id="101").price is None
@@ -64,9 +67,7 @@ def test_reimport_updates_instead_of_duplicating(picture_dir: Path, capsys: pyte
 
 
 @pytest.mark.django_db
-def test_bad_rows_and_pictures_are_reported_and_skipped(
-    picture_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bad_rows_and_pictures_are_reported_and_skipped(picture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv_file = picture_dir / "catalog.csv"
     csv_file.write_text(
         HEADER
@@ -83,21 +84,29 @@ def test_bad_rows_and_pictures_are_reported_and_skipped(
     out, err = run_import(csv_file, capsys)
     assert "imported 1" in out and "skipped 8" in out
     assert list(Product.objects.values_list("sku_id", flat=True)) == ["207"]
-    for reason in ["skuId is empty", "skuName is empty", "not a price", "http(s) URL", "cannot read",
-                   "damaged", "not a picture", "more columns"]:
+    for reason in [
+        "skuId is empty",
+        "skuName is empty",
+        "not a price",
+        "http(s) URL",
+        "cannot read",
+        "damaged",
+        "not a picture",
+        "more columns",
+    ]:
         assert reason in err, reason
 
 
 @pytest.mark.django_db
-def test_json_lines_are_imported_and_bad_lines_skipped(
-    picture_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_json_lines_are_imported_and_bad_lines_skipped(picture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     jsonl = picture_dir / "catalog.jsonl"
     (picture_dir / "p3.png").write_bytes(encode(textured(200, 200, 3), "PNG"))
     jsonl.write_text(
-        json.dumps({"skuId": 300, "skuName": "PNG thing", "skuPrice": "9.9", "imageUrl": "p3.png"}) + "\n"
+        json.dumps({"skuId": 300, "skuName": "PNG thing", "skuPrice": "9.9", "imageUrl": "p3.png"})
+        + "\n"
         + "{not json\n"
-        + json.dumps(["a", "list"]) + "\n"
+        + json.dumps(["a", "list"])
+        + "\n"
     )
     out, err = run_import(jsonl, capsys)
     assert "imported 1" in out and "skipped 2" in out
@@ -106,7 +115,7 @@ def test_json_lines_are_imported_and_bad_lines_skipped(
 
 
 @pytest.mark.django_db
-def test_import_survives_a_lost_index_file(picture_dir: Path, capsys: pytest.CaptureFixture[str], settings) -> None:  # type: ignore[no-untyped-def]
+def test_import_survives_a_lost_index_file(picture_dir: Path, capsys: pytest.CaptureFixture[str], settings) -> None:
     from catalog.index import get_local_index, reset_local_index
 
     csv_file = picture_dir / "catalog.csv"

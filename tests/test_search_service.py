@@ -53,7 +53,9 @@ def test_history_keeps_the_photo_and_hits_in_rank_order(small_catalog: list[Cata
     assert [(h.rank, h.sku_id) for h in stored.hits.all()] == [
         (rank, hit.sku_id) for rank, hit in enumerate(outcome.hits, start=1)
     ]
-    assert stored.hits.first().category_path == " › ".join(small_catalog[1].product.category_path)
+    first = stored.hits.first()
+    assert first is not None
+    assert first.category_path == " › ".join(small_catalog[1].product.category_path)
 
 
 def test_stored_photo_has_no_exif(small_catalog: list[CatalogItem]) -> None:
@@ -91,18 +93,18 @@ def test_an_unsupported_format_is_named(small_catalog: list[CatalogItem]) -> Non
     assert "ICO" in outcome.error_message
 
 
-def test_too_many_pixels_are_refused_before_decoding(small_catalog: list[CatalogItem], settings) -> None:  # type: ignore[no-untyped-def]
+def test_too_many_pixels_are_refused_before_decoding(small_catalog: list[CatalogItem], settings) -> None:
     settings.SNAPSHOP_MAX_IMAGE_PIXELS = 1_000_000
     outcome = run_search(encode(Image.new("RGB", (2000, 1000), "white"), "PNG"))
     assert outcome.error_code == "too_large"
 
 
-def test_an_empty_catalog_says_no_results(db) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_catalog_says_no_results(db) -> None:
     outcome = run_search(jpeg())
     assert outcome.error_code == "no_results" and outcome.error_message
 
 
-def test_a_missing_model_makes_the_engine_unavailable(settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_model_makes_the_engine_unavailable(settings, tmp_path: Path, monkeypatch) -> None:
     import vision.engine
 
     monkeypatch.setattr(vision.engine, "_engine", None)

@@ -89,9 +89,7 @@ def prepare_image(
     if not data:
         raise EmptyImage("The file is empty. Choose a photo and try again.")
     if max_bytes is not None and len(data) > max_bytes:
-        raise ImageTooLarge(
-            f"The file is too large ({len(data) / 1e6:.1f} MB); the limit is {max_bytes / 1e6:.0f} MB."
-        )
+        raise ImageTooLarge(f"The file is too large ({len(data) / 1e6:.1f} MB); the limit is {max_bytes / 1e6:.0f} MB.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -116,8 +114,8 @@ def prepare_image(
             if max_side and source_format in {"JPEG", "MPO"}:
                 img.draft("RGB", (max_side, max_side))
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            rgb = _to_rgb(img)
+            oriented: Image.Image = ImageOps.exif_transpose(img) or img
+            rgb = _to_rgb(oriented)
             if max_side and max(rgb.size) > max_side:
                 rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
     except ImageRejected:

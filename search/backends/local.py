@@ -16,7 +16,9 @@ from vision.prepare import PreparedImage
 logger = logging.getLogger(__name__)
 
 
-def search_local(photo: PreparedImage, *, limit: int, region: Box | None = None, flt: Filter | None = None) -> BackendAnswer:
+def search_local(
+    photo: PreparedImage, *, limit: int, region: Box | None = None, flt: Filter | None = None
+) -> BackendAnswer:
     from catalog.index import get_searcher
 
     try:

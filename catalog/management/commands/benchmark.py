@@ -24,7 +24,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sizes", default="10000,100000,1000000", help="index sizes (synthetic vectors)")
         parser.add_argument("--store", default="hnsw", help="vector store for the index figures")
-        parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="real pictures for the search figures")
+        parser.add_argument(
+            "--catalog", type=Path, default=DEFAULT_CATALOG, help="real pictures for the search figures"
+        )
         parser.add_argument("--queries", type=int, default=60, help="photos per search measurement")
         parser.add_argument("--batch", type=int, default=32, help="import batch size")
         parser.add_argument("--json", type=Path)
