@@ -9,7 +9,9 @@ import command) is picked up on the next search.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +24,7 @@ from PIL import Image
 from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
 from catalog.models import Product, ProductImage
 from search.hits import ProductHit
-from vectors.base import Attributes, Store
-from vectors.exact import ExactStore
+from vectors.base import Attributes, Store, StoreUnavailable
 from vision.engine import Engine, get_engine
 
 logger = logging.getLogger(__name__)
@@ -77,24 +78,38 @@ class DatabaseSource(CatalogSource):
         }
 
 
-def open_store(dim: int) -> Store:
-    name = settings.SNAPSHOP_VECTOR_STORE
-    if name == "exact":
-        return ExactStore(dim, Path(settings.SNAPSHOP_INDEX_DIR) / f"exact-{dim}.npz")
+def open_store(dim: int, name: str | None = None) -> Store:
+    """The configured store (or `name`), holding the catalog's picture vectors of dimension `dim`."""
     from vectors.factory import open_store as open_named_store
 
     return open_named_store(
-        name,
+        name or settings.SNAPSHOP_VECTOR_STORE,
         dim,
         index_dir=Path(settings.SNAPSHOP_INDEX_DIR),
-        dsn=getattr(settings, "SNAPSHOP_PGVECTOR_DSN", None),
-        milvus_uri=getattr(settings, "SNAPSHOP_MILVUS_URI", None),
+        dsn=settings.SNAPSHOP_PGVECTOR_DSN or None,
+        milvus_uri=settings.SNAPSHOP_MILVUS_URI or None,
+        collection=f"catalog_{dim}",
     )
 
 
+FILE_STORES = ("exact", "hnsw")
+
+
+def discard_index_files(dim: int) -> None:
+    for path in Path(settings.SNAPSHOP_INDEX_DIR).glob(f"catalog_{dim}.*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def store_file(store: Store) -> Path | None:
+    """The file whose change means another process rewrote the index (None for server stores)."""
     path = getattr(store, "path", None)
-    return path if isinstance(path, Path) else None
+    if isinstance(path, Path):
+        return path
+    index_dir = getattr(store, "index_dir", None)
+    return index_dir / "CURRENT" if isinstance(index_dir, Path) else None
 
 
 class LocalIndex:
@@ -111,7 +126,7 @@ class LocalIndex:
     def _open_checked(self) -> Store:
         try:
             store = open_store(self.engine.dim)
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # a truncated .npz
             logger.warning("vector index unreadable (%s); rebuilding it from the database", exc)
             path = Path(settings.SNAPSHOP_INDEX_DIR) / f"exact-{self.engine.dim}.npz"
             path.unlink(missing_ok=True)
