@@ -373,7 +373,11 @@ class JuheClient:
         data = result.get("data") or []
         if not isinstance(data, list):
             raise BadResponse()
-        hits = [ProductHit.from_juhe(item) for item in data if isinstance(item, dict) and item.get("skuId")]
+        hits = [
+            ProductHit.from_juhe(item)
+            for item in data
+            if isinstance(item, dict) and item.get("skuId") not in (None, "")
+        ]
         return JuheResult(hits=hits, request_id=str(result.get("request_id") or "")[:64], reason=reason)
 
 

@@ -160,8 +160,8 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/snapshop/query"
 
 
-@pytest.fixture
-def fake_juhe(settings) -> Iterator[FakeServer]:  # type: ignore[no-untyped-def]
+@pytest.fixture(name="fake_juhe")
+def fake_juhe_fixture(settings) -> Iterator[FakeServer]:  # type: ignore[no-untyped-def]
     """The fake server, with the juhe client pointed at it (short timeouts, no backoff)."""
     server = FakeServer().start()
     settings.JUHE_API_URL = server.url

@@ -14,7 +14,7 @@ from PIL import Image
 
 from search import juhe_client as juhe
 from search.juhe_client import JuheClient, encode_for_juhe, get_client
-from tests.fake_juhe import SKU, FakeServer, Reply, closed_port_url, failure, fake_juhe, success  # noqa: F401
+from tests.fake_juhe import SKU, FakeServer, Reply, closed_port_url, failure, fake_juhe_fixture, success  # noqa: F401
 from tests.images import textured
 
 KEY = "secret-juhe-key-0123456789"
