@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,10 +125,13 @@ class LocalIndex:
     def _open_checked(self) -> Store:
         try:
             store = open_store(self.engine.dim)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # a truncated .npz
-            logger.warning("vector index unreadable (%s); rebuilding it from the database", exc)
-            path = Path(settings.SNAPSHOP_INDEX_DIR) / f"exact-{self.engine.dim}.npz"
-            path.unlink(missing_ok=True)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways; the database has the truth
+            if settings.SNAPSHOP_VECTOR_STORE not in FILE_STORES:
+                raise
+            logger.warning("vector index unreadable (%r); rebuilding it from the database", exc)
+            discard_index_files(self.engine.dim)
             store = open_store(self.engine.dim)
         expected = set(self._indexed_pictures().values_list("pk", flat=True))
         if store.keys() != expected:

@@ -88,7 +88,6 @@ INSTALLED_APPS = [
     "catalog",
     "search",
     "api",
-    "api",
 ]
 
 MIDDLEWARE = [
@@ -172,6 +171,11 @@ SNAPSHOP_MODEL_PATH = Path(
 )
 SNAPSHOP_VECTOR_STORE = os.environ.get("SNAPSHOP_VECTOR_STORE", "exact")
 SNAPSHOP_INDEX_DIR = Path(os.environ.get("SNAPSHOP_INDEX_DIR", str(DATA_DIR / "index")))
+# Server stores: a libpq URI for pgvector (defaults to DATABASE_URL when that is PostgreSQL), Milvus's URI.
+SNAPSHOP_PGVECTOR_DSN = os.environ.get("SNAPSHOP_PGVECTOR_DSN") or (
+    os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgres") else ""
+)
+SNAPSHOP_MILVUS_URI = os.environ.get("MILVUS_URI", "")
 SNAPSHOP_RESULTS_PER_PAGE = env_int("SNAPSHOP_RESULTS_PER_PAGE", 20)
 SNAPSHOP_SIMILARITY_FLOOR = env_float("SNAPSHOP_SIMILARITY_FLOOR", 0.35)
 
