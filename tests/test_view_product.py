@@ -85,7 +85,7 @@ def test_phone_buy_link_is_the_mobile_link(client, product):
 
 
 def test_no_buy_button_when_the_link_is_this_page(client, product):
-    Product.objects.filter(pk=product.pk).update(detail_url="/p/100042/", detail_app_url="/p/100042/")
+    Product.objects.filter(pk=product.pk).update(detail_url="/p/100042/", detail_app_url="/p/100042/?view=app")
     assert 'class="button button-primary buy"' not in page(client, product)
 
 
