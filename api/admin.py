@@ -13,7 +13,7 @@ from api.models import ApiKey, ApiKeyUsage
 class UsageInline(admin.TabularInline):
     model = ApiKeyUsage
     fields = ["day", "requests", "refused"]
-    readonly_fields = fields
+    readonly_fields = ["day", "requests", "refused"]
     extra = 0
     max_num = 0
     can_delete = False
@@ -32,7 +32,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("state"))
     def state_label(self, obj: ApiKey) -> str:
-        return obj.state().label
+        return str(obj.state().label)
 
     @admin.display(description=_("requests today"))
     def requests_today(self, obj: ApiKey) -> int:

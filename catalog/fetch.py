@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from urllib3.exceptions import HTTPError
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +99,13 @@ def _read_bounded(response: requests.Response, max_bytes: int, deadline: float) 
         raise FetchTooLarge(f"{declared} bytes is more than {max_bytes}")
     chunks, size = [], 0
     try:
-        for chunk in response.iter_content(64 * 1024):
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
             size += len(chunk)
             if size > max_bytes:
                 raise FetchTooLarge(f"more than {max_bytes} bytes")
             if time.monotonic() > deadline:
                 raise FetchFailed("timed out")
             chunks.append(chunk)
-    except requests.RequestException as exc:
+    except (requests.RequestException, HTTPError) as exc:
         raise FetchFailed(f"download failed: {type(exc).__name__}") from None
     return b"".join(chunks)

@@ -18,6 +18,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,7 @@ class JuheError(SearchFailed):
         return _("The Juhe search service failed.")
 
 
-def _coded(number: int, *, fallback: bool, retries: int = 0):  # type: ignore[no-untyped-def]
+def _coded(number: int, *, fallback: bool, retries: int = 0) -> Callable[[type[JuheError]], type[JuheError]]:
     def decorate(cls: type[JuheError]) -> type[JuheError]:
         cls.error_code, cls.code, cls.fallback_allowed, cls.retries = number, f"juhe_{number}", fallback, retries
         return cls

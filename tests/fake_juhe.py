@@ -123,8 +123,8 @@ class FakeServer:
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self.httpd.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     @property
     def url(self) -> str:
@@ -161,7 +161,7 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture(name="fake_juhe")
-def fake_juhe_fixture(settings) -> Iterator[FakeServer]:  # type: ignore[no-untyped-def]
+def fake_juhe_fixture(settings) -> Iterator[FakeServer]:
     """The fake server, with the juhe client pointed at it (short timeouts, no backoff)."""
     server = FakeServer().start()
     settings.JUHE_API_URL = server.url

@@ -21,7 +21,7 @@ from tests.images import jpeg
 URL = "/snapshop/query"
 
 
-def post(client: Client, **fields: str) -> dict:  # type: ignore[type-arg]
+def post(client: Client, **fields: str) -> dict:
     response = client.post(URL, urlencode(fields), content_type="application/x-www-form-urlencoded")
     assert response["Content-Type"].startswith("application/json")
     return response.json()
@@ -32,7 +32,7 @@ def b64(data: bytes) -> str:
 
 
 @pytest.fixture
-def key(db) -> str:  # type: ignore[no-untyped-def]
+def key(db) -> str:
     return ApiKey.issue("tests")[1]
 
 
@@ -67,24 +67,24 @@ def test_multipart_form_works_too(client: Client, key: str, small_catalog: list[
 
 
 @pytest.mark.parametrize("fields", [{}, {"key": ""}, {"key": "0" * 32}, {"key": "x" * 500}])
-def test_missing_or_unknown_key_is_10001(client: Client, db, fields: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_missing_or_unknown_key_is_10001(client: Client, db, fields: dict) -> None:
     answer = post(client, image=b64(jpeg()), **fields)
     assert answer == {"reason": "错误的请求KEY", "result": None, "error_code": 10001}
 
 
-def test_expired_key_is_10003(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_expired_key_is_10003(client: Client, db) -> None:
     api_key, raw = ApiKey.issue("old", expires_days=1)
     ApiKey.objects.filter(pk=api_key.pk).update(expires=timezone.now() - timedelta(seconds=1))
     assert post(client, key=raw, image=b64(jpeg()))["error_code"] == 10003
 
 
-def test_revoked_key_is_10009(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_key_is_10009(client: Client, db) -> None:
     api_key, raw = ApiKey.issue("gone")
     ApiKey.objects.filter(pk=api_key.pk).update(revoked=True)
     assert post(client, key=raw, image=b64(jpeg()))["error_code"] == 10009
 
 
-def test_daily_quota_is_10012_and_counted(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_daily_quota_is_10012_and_counted(client: Client, db) -> None:
     api_key, raw = ApiKey.issue("small", daily_quota=1)
     assert post(client, key=raw, image="")["error_code"] == 254701
     assert post(client, key=raw, image=b64(jpeg()))["error_code"] == 10012
@@ -111,13 +111,13 @@ def test_bad_image_is_254701(client: Client, key: str, image: str | None, detail
     assert detail in answer["reason"]
 
 
-def test_too_large_image_is_254701(client: Client, key: str, settings) -> None:  # type: ignore[no-untyped-def]
+def test_too_large_image_is_254701(client: Client, key: str, settings) -> None:
     settings.SNAPSHOP_MAX_UPLOAD_BYTES = 10_000
     answer = post(client, key=key, image=b64(jpeg(640, 480) * 4))
     assert answer["error_code"] == 254701 and "too large" in answer["reason"]
 
 
-def test_request_body_over_django_limit_is_254701(client: Client, key: str, settings) -> None:  # type: ignore[no-untyped-def]
+def test_request_body_over_django_limit_is_254701(client: Client, key: str, settings) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     answer = post(client, key=key, image=b64(jpeg()))
     assert answer["error_code"] == 254701
@@ -147,19 +147,19 @@ def test_unexpected_error_is_json_10014(client: Client, key: str, monkeypatch: p
     assert response.status_code == 500 and response.json()["error_code"] == 10014
 
 
-def test_get_is_a_json_error(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_get_is_a_json_error(client: Client, db) -> None:
     response = client.get(URL)
     assert response.status_code == 405 and response["Allow"] == "POST"
     assert response.json()["error_code"] == 10007
 
 
 @pytest.mark.parametrize("path", ["/snapshop/", "/snapshop/nothing/here", "/snapshop"])
-def test_unknown_paths_under_snapshop_are_json(client: Client, db, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_paths_under_snapshop_are_json(client: Client, db, path: str) -> None:
     response = client.post(path)
     assert response.status_code == 404 and response.json()["error_code"] == 404
 
 
-def test_every_request_is_in_history_without_the_key(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_every_request_is_in_history_without_the_key(client: Client, db) -> None:
     api_key, raw = ApiKey.issue("history", daily_quota=2)
     post(client, key="wrong", image=b64(jpeg()))
     post(client, key=raw, image="%%%")
@@ -171,13 +171,13 @@ def test_every_request_is_in_history_without_the_key(client: Client, db) -> None
     assert searches[1].session_key == f"api:{api_key.prefix}"
 
 
-def test_key_is_stored_hashed(db) -> None:  # type: ignore[no-untyped-def]
+def test_key_is_stored_hashed(db) -> None:
     api_key, raw = ApiKey.issue("hashed")
     assert raw not in api_key.key_hash and api_key.prefix == raw[:8]
     assert ApiKey.objects.lookup(raw) == api_key and ApiKey.objects.lookup(raw.upper()) is None
 
 
-def test_create_api_key_prints_the_key_last(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_create_api_key_prints_the_key_last(client: Client, db) -> None:
     out = io.StringIO()
     call_command("create_api_key", "partner", "--daily-quota", "5", "--expires-days", "30", stdout=out)
     raw = out.getvalue().strip().splitlines()[-1]
@@ -187,7 +187,7 @@ def test_create_api_key_prints_the_key_last(client: Client, db) -> None:  # type
     assert post(client, key=raw, image="")["error_code"] == 254701  # accepted key, bad image
 
 
-def test_openapi_description_is_served(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_openapi_description_is_served(client: Client, db) -> None:
     yaml = pytest.importorskip("yaml")
     response = client.get("/snapshop/openapi.yaml")
     assert response.status_code == 200

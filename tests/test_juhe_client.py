@@ -50,7 +50,9 @@ def test_parses_hits_and_request_id(fake_juhe: FakeServer) -> None:
 
 def test_tolerates_missing_extra_and_odd_fields(fake_juhe: FakeServer) -> None:
     odd = {"skuId": "123", "skuPrice": "¥12.5", "similarity": "0.5", "allImageUrls": None, "newField": [1]}
-    fake_juhe.queue(Reply(body=success(odd, {"skuName": "no sku id"}, "not a dict")))
+    body = success(odd, {"skuName": "no sku id"})
+    body["result"]["data"].append("not a dict")
+    fake_juhe.queue(Reply(body=body))
     [hit] = get_client().query(photo()).hits
     assert (hit.sku_id, hit.sku_name, hit.sku_price, hit.similarity) == ("123", "", Decimal("12.5"), 0.5)
     assert hit.all_image_urls == []
@@ -85,7 +87,9 @@ EXPECTED_ATTEMPTS = {10014: 2, 10020: 2, 254703: 3}  # retried once, once, twice
 
 
 @pytest.mark.parametrize(("code", "exception", "fallback"), CODES)
-def test_each_error_code_has_its_exception(fake_juhe: FakeServer, code: int, exception: type, fallback: bool) -> None:
+def test_each_error_code_has_its_exception(
+    fake_juhe: FakeServer, code: int, exception: type[juhe.JuheError], fallback: bool
+) -> None:
     fake_juhe.default = Reply(body=failure(code, f"upstream says no to {KEY}"))
     with pytest.raises(exception) as caught:
         get_client().query(photo())
@@ -177,7 +181,7 @@ def test_dropped_every_time_is_unreachable(fake_juhe: FakeServer) -> None:
     assert len(fake_juhe.posts) == 3
 
 
-def test_closed_port_is_unreachable_and_logs_no_key(settings, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+def test_closed_port_is_unreachable_and_logs_no_key(settings, caplog: pytest.LogCaptureFixture) -> None:
     settings.JUHE_API_URL = closed_port_url()
     settings.JUHE_API_KEY = KEY
     settings.JUHE_RETRY_BACKOFF = 0.0
@@ -187,7 +191,7 @@ def test_closed_port_is_unreachable_and_logs_no_key(settings, caplog: pytest.Log
     assert KEY not in caplog.text
 
 
-def test_no_retries_when_configured_off(fake_juhe: FakeServer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_no_retries_when_configured_off(fake_juhe: FakeServer, settings) -> None:
     settings.JUHE_RETRIES = 0
     fake_juhe.default = Reply(body=failure(254703))
     with pytest.raises(juhe.UpstreamNetworkError):
@@ -195,7 +199,7 @@ def test_no_retries_when_configured_off(fake_juhe: FakeServer, settings) -> None
     assert len(fake_juhe.posts) == 1
 
 
-def test_missing_key_sends_nothing(fake_juhe: FakeServer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_missing_key_sends_nothing(fake_juhe: FakeServer, settings) -> None:
     settings.JUHE_API_KEY = ""
     with pytest.raises(juhe.NotConfigured):
         get_client().query(photo())
@@ -240,7 +244,7 @@ def test_too_thin_after_downscale_is_refused() -> None:
         encode_for_juhe(textured(8200, 60))
 
 
-def test_client_is_reused_per_configuration(fake_juhe: FakeServer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_client_is_reused_per_configuration(fake_juhe: FakeServer, settings) -> None:
     first = get_client()
     assert get_client() is first
     settings.JUHE_READ_TIMEOUT = 2.0

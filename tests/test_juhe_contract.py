@@ -33,7 +33,7 @@ def create_key(*args: str) -> str:
 
 
 @pytest.fixture
-def own_server(settings, live_server, transactional_db) -> str:  # type: ignore[no-untyped-def]
+def own_server(settings, live_server, transactional_db) -> str:
     """The juhe client pointed at our own endpoint, with a real key made by create_api_key."""
     key = create_key()
     settings.JUHE_API_URL = live_server.url + "/snapshop/query"
@@ -79,7 +79,7 @@ def test_results_round_trip(own_server: str, small_catalog: list[CatalogItem]) -
         (lambda: create_key("--daily-quota", "0"), juhe.QuotaExceeded),
     ],
 )
-def test_key_errors_round_trip(own_server: str, settings, make_key, exception) -> None:  # type: ignore[no-untyped-def]
+def test_key_errors_round_trip(own_server: str, settings, make_key, exception) -> None:
     settings.JUHE_API_KEY = make_key()
     with pytest.raises(exception):
         get_client().query(prepare_image(jpeg()).image)
@@ -124,7 +124,7 @@ def test_internal_error_round_trips_and_is_retried_once(own_server: str, monkeyp
 def test_web_page_on_juhe_backend_shows_the_same_cards(
     own_server: str,
     settings,
-    small_catalog: list[CatalogItem],  # type: ignore[no-untyped-def]
+    small_catalog: list[CatalogItem],
 ) -> None:
     data = small_catalog[4].picture.read_bytes()
     local_html = search_page(Client(), data)
@@ -139,7 +139,7 @@ def test_web_page_on_juhe_backend_shows_the_same_cards(
     assert small_catalog[4].product.name in local_html and small_catalog[4].product.name in juhe_html
 
 
-def test_both_backends_merge_one_card_per_sku(own_server: str, settings, small_catalog: list[CatalogItem]) -> None:  # type: ignore[no-untyped-def]
+def test_both_backends_merge_one_card_per_sku(own_server: str, settings, small_catalog: list[CatalogItem]) -> None:
     outcome = run_search(small_catalog[5].picture.read_bytes(), backend="both")
     assert outcome.ok and outcome.answered_by == "local+juhe"
     skus = [hit.sku_id for hit in outcome.hits]
@@ -150,7 +150,7 @@ def test_both_backends_merge_one_card_per_sku(own_server: str, settings, small_c
 def test_dead_juhe_url_falls_back_to_local_with_a_notice(
     settings,
     db,
-    small_catalog: list[CatalogItem],  # type: ignore[no-untyped-def]
+    small_catalog: list[CatalogItem],
 ) -> None:
     settings.SNAPSHOP_BACKEND = "juhe"
     settings.JUHE_API_URL = closed_port_url()
@@ -160,5 +160,5 @@ def test_dead_juhe_url_falls_back_to_local_with_a_notice(
     search = Search.objects.get()
     assert search.answered_by == "local (fallback)" and not search.error_code
     assert search.notice.startswith("Juhe is unavailable") and "any-key-at-all" not in search.notice
-    assert search.hits.first().sku_id == small_catalog[3].product.sku_id  # type: ignore[union-attr]
+    assert search.hits.all()[0].sku_id == small_catalog[3].product.sku_id
     assert "Juhe is unavailable" in html and small_catalog[3].product.name in html

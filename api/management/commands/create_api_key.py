@@ -24,8 +24,7 @@ class Command(BaseCommand):
             raise CommandError("--expires-days must be 1 or more")
         key, raw = ApiKey.issue(options["name"], daily_quota=quota, expires_days=days)
         expires = f"{key.expires:%Y-%m-%d %H:%M} UTC" if key.expires else "never"
-        self.stdout.write(
-            f"API key #{key.pk} for {key.name!r}: daily quota {quota if quota is not None else 'unlimited'}, expires {expires}."
-        )
+        limit = "unlimited" if quota is None else str(quota)
+        self.stdout.write(f"API key #{key.pk} for {key.name!r}: daily quota {limit}, expires {expires}.")
         self.stdout.write("Store it now; only its hash is kept:")
         self.stdout.write(raw)
