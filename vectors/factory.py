@@ -37,10 +37,11 @@ def open_store(
     if name == "hnsw":
         from vectors.hnsw import HnswStore
 
-        if exact_below is not None:
-            extra["exact_filtered_below"] = exact_below
         ef = int(os.environ.get("SNAPSHOP_HNSW_EF", "64"))
-        return HnswStore(dim, Path(index_dir) / f"{collection}.hnsw", ef_search=ef, **extra)
+        path = Path(index_dir) / f"{collection}.hnsw"
+        if exact_below is None:
+            return HnswStore(dim, path, ef_search=ef)
+        return HnswStore(dim, path, ef_search=ef, exact_below=exact_below, exact_filtered_below=exact_below)
     if name == "pgvector":
         if not dsn:
             raise ValueError("the pgvector store needs a DSN (DATABASE_URL)")

@@ -1,0 +1,240 @@
+"""The index-alone benchmark: synthetic vectors with real neighbour structure.
+
+Uniformly random 1280-d vectors make every ANN recall meaningless (all points
+are nearly equidistant), so the data is a low-rank Gaussian mixture plus
+isotropic noise, L2-normalised; queries are data points perturbed by noise.
+Every point has a category (uniform over `categories`, independent of the
+vector, the hard case for filtered search) used for the filtered recall.
+
+Pure functions, no Django: `manage.py benchmark` wraps `run_index_benchmark`.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from vectors.base import Attributes, Filter, Store
+
+Progress = Callable[[str], None]
+
+RANK = 64
+CLUSTERS_PER_POINT = 200  # one mixture component per this many points
+CATEGORIES = 20  # a category filter keeps ~5 % of the catalog
+NOISE = float(os.environ.get("BENCH_NOISE", "0.15"))  # isotropic part, per dimension
+QUERY_NOISE = float(os.environ.get("BENCH_QUERY_NOISE", "0.06"))
+
+
+def _basis(dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, RANK)).astype(np.float32))
+    return q.T.astype(np.float32)  # (RANK, dim), orthonormal rows
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def synthetic_chunks(
+    n: int, dim: int, *, seed: int = 0, chunk: int = 50_000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (vectors, categories) chunks of a deterministic n-point catalog."""
+    basis = _basis(dim, seed)
+    clusters = max(8, n // CLUSTERS_PER_POINT)
+    rng = np.random.default_rng(seed + 1)
+    centres = rng.standard_normal((clusters, RANK)).astype(np.float32) * 1.0
+    for start in range(0, n, chunk):
+        size = min(chunk, n - start)
+        crng = np.random.default_rng((seed, start))
+        member = crng.integers(0, clusters, size)
+        low = centres[member] + 0.5 * crng.standard_normal((size, RANK)).astype(np.float32)
+        x = low @ basis
+        x += NOISE * crng.standard_normal((size, dim)).astype(np.float32)
+        yield _normalise(x), crng.integers(0, CATEGORIES, size).astype(np.int32)
+
+
+def synthetic_data(n: int, dim: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    vectors = np.empty((n, dim), dtype=np.float32)
+    cats = np.empty(n, dtype=np.int32)
+    row = 0
+    for v, c in synthetic_chunks(n, dim, seed=seed):
+        vectors[row : row + len(v)], cats[row : row + len(v)] = v, c
+        row += len(v)
+    return vectors, cats
+
+
+def synthetic_queries(vectors: np.ndarray, count: int, *, seed: int = 7) -> np.ndarray:
+    """Queries near (not on) random data points, like a new photo of a known product."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(vectors), count)
+    noise = rng.standard_normal((count, vectors.shape[1])).astype(np.float32)
+    return _normalise(vectors[picks] + QUERY_NOISE * noise)
+
+
+def exact_topk(vectors: np.ndarray, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Row indices of the exact top-k (by inner product), chunked to bound memory."""
+    best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_i = np.full((len(queries), k), -1, dtype=np.int64)
+    for start in range(0, len(vectors), 100_000):
+        block = vectors[start : start + 100_000]
+        scores = queries @ block.T
+        if allowed is not None:
+            scores[~allowed[start : start + len(block)][None, :].repeat(len(queries), 0)] = -np.inf
+        scores_all = np.concatenate([best_s, scores], axis=1)
+        idx_all = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + len(block)), scores.shape)], axis=1)
+        top = np.argpartition(-scores_all, k - 1, axis=1)[:, :k]
+        best_s = np.take_along_axis(scores_all, top, 1)
+        best_i = np.take_along_axis(idx_all, top, 1)
+    return best_i
+
+
+def recall_at_k(found: list[list[int]], truth: np.ndarray) -> float:
+    hits = sum(len(set(f) & set(int(t) for t in row if t >= 0)) for f, row in zip(found, truth, strict=False))
+    total = sum(int((row >= 0).sum()) for row in truth)
+    return hits / max(total, 1)
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed_queries(
+    store: Store, queries: np.ndarray, k: int, flt: Callable[[int], Filter | None]
+) -> tuple[list[list[int]], list[float]]:
+    found, times = [], []
+    for i, q in enumerate(queries):
+        t0 = time.perf_counter()
+        res = store.search(q[None, :], k, flt(i))[0]
+        times.append((time.perf_counter() - t0) * 1000)
+        found.append([m.key for m in res])
+    return found, times
+
+
+def bench_one(
+    size: int,
+    dim: int,
+    open_store: Callable[[Path], Store],
+    *,
+    queries: int = 200,
+    k: int = 10,
+    progress: Progress | None = None,
+    batch: int = 10_000,
+) -> dict[str, float]:
+    """Build a store of `size` synthetic points, then time and score its searches."""
+    say = progress or (lambda _msg: None)
+    workdir = Path(tempfile.mkdtemp(prefix=f"snapshop-bench-{size}-"))
+    try:
+        gc.collect()
+        rss0 = rss_mb()
+        say(f"{size}: generating data")
+        vectors, cats = synthetic_data(size, dim)
+        store = open_store(workdir)
+        say(f"{size}: building")
+        t0 = time.perf_counter()
+        for start in range(0, size, batch):
+            stop = min(size, start + batch)
+            attrs = [Attributes(product=i, cid1=f"c{cats[i]}") for i in range(start, stop)]
+            store.add(list(range(start, stop)), vectors[start:stop], attrs)
+            say(f"{size}: built {stop}")
+        store.save()
+        build_s = time.perf_counter() - t0
+        qs = synthetic_queries(vectors, queries)
+        qcats = np.random.default_rng(11).integers(0, CATEGORIES, len(qs))
+        say(f"{size}: exact ground truth")
+        truth = exact_topk(vectors, qs, k)
+        ftruth = np.concatenate([exact_topk(vectors, qs[i : i + 1], k, cats == qcats[i]) for i in range(len(qs))])
+        rss_total = rss_mb()
+        del vectors
+        gc.collect()
+        say(f"{size}: querying")
+        _timed_queries(store, qs[:20], k, lambda _i: None)  # warm-up
+        found, times = _timed_queries(store, qs, k, lambda _i: None)
+        ffound, ftimes = _timed_queries(store, qs, k, lambda i: Filter(cid1=f"c{qcats[i]}"))
+        return {
+            "p50_ms": float(np.percentile(times, 50)),
+            "p99_ms": float(np.percentile(times, 99)),
+            "filtered_p50_ms": float(np.percentile(ftimes, 50)),
+            "filtered_p99_ms": float(np.percentile(ftimes, 99)),
+            "recall10": recall_at_k(found, truth),
+            "filtered_recall10": recall_at_k(ffound, ftruth),
+            "build_s": build_s,
+            "rss_mb": rss_mb() - rss0,
+            "peak_rss_mb": rss_total,
+            "disk_mb": sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file()) / 2**20,
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_index_benchmark(
+    sizes: list[int],
+    dim: int,
+    store_name: str = "hnsw",
+    progress: Progress | None = None,
+    *,
+    queries: int = 200,
+    dsn: str | None = None,
+    milvus_uri: str | None = None,
+    exact_below: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """{str(size): {p50_ms, p99_ms, recall10, filtered_recall10, build_s, rss_mb, ...}}.
+
+    Each size gets a fresh store (for server stores a throw-away table or
+    collection named after the size, cleared afterwards).
+    """
+    from vectors.factory import open_store
+
+    results: dict[str, dict[str, float]] = {}
+    for size in sizes:
+
+        def make(workdir: Path, size: int = size) -> Store:
+            store = open_store(
+                store_name,
+                dim,
+                index_dir=workdir,
+                dsn=dsn,
+                milvus_uri=milvus_uri,
+                collection=f"bench_{size}",
+                exact_below=exact_below,
+            )
+            store.clear()
+            return store
+
+        results[str(size)] = bench_one(size, dim, make, queries=queries, progress=progress)
+        if progress:
+            progress(f"{size}: {results[str(size)]}")
+    return results
+
+
+if __name__ == "__main__":  # python -m vectors.bench 10000,100000 [store]
+    import json
+    import sys
+
+    sizes = [int(s) for s in (sys.argv[1] if len(sys.argv) > 1 else "10000").split(",")]
+    name = sys.argv[2] if len(sys.argv) > 2 else "hnsw"
+    out = run_index_benchmark(
+        sizes,
+        int(os.environ.get("BENCH_DIM", "1280")),
+        name,
+        progress=print,
+        dsn=os.environ.get("DATABASE_URL"),
+        milvus_uri=os.environ.get("MILVUS_URI"),
+        exact_below=int(os.environ["BENCH_EXACT_BELOW"]) if "BENCH_EXACT_BELOW" in os.environ else None,
+    )
+    print(json.dumps(out))

@@ -1,0 +1,256 @@
+"""Embedded persistent ANN store: hnswlib graph + a vector mirror + attribute columns.
+
+- add/update/delete need no rebuild: updates rewrite a node in place, deletes
+  mark it deleted and free its row for the next insert (hnswlib replace_deleted).
+- Filters are exact: a numpy mask over attribute columns decides the rows. A
+  selective filter (few rows) is answered by exact search over those rows; a
+  broad one by hnswlib's filter callback with a larger ef, and if that finds
+  fewer than k the exact path answers instead, so hits are never lost.
+- Catalogs under `exact_below` live rows are searched exactly (the graph is
+  still maintained, so growing past the limit needs no rebuild).
+- On disk: a snapshot folder `snap-N/` (graph, mirror, columns) named by the
+  file CURRENT, replaced atomically by save().
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+from vectors.base import Attributes, Filter, Match
+from vectors.columns import AttributeColumns
+
+
+class HnswStore:
+    def __init__(
+        self,
+        dim: int,
+        index_dir: Path | None = None,
+        *,
+        m: int = 16,
+        ef_construction: int = 100,
+        ef_search: int = 64,
+        exact_below: int = 20_000,
+        exact_filtered_below: int = 20_000,
+        mirror_dtype: str = "float32",
+        threads: int = 0,
+    ) -> None:
+        self.dim = dim
+        self.index_dir = index_dir
+        self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
+        self.exact_below, self.exact_filtered_below = exact_below, exact_filtered_below
+        self.mirror_dtype = np.dtype(mirror_dtype)
+        self.threads = threads or max(1, os.cpu_count() or 1)
+        self._lock = threading.RLock()
+        self._reset(1024)
+        if index_dir is not None and (index_dir / "CURRENT").exists():
+            self._load(index_dir)
+
+    # -- state -------------------------------------------------------------
+    def _reset(self, capacity: int) -> None:
+        self._index = hnswlib.Index(space="ip", dim=self.dim)
+        self._index.init_index(
+            max_elements=capacity,
+            M=self.m,
+            ef_construction=self.ef_construction,
+            allow_replace_deleted=True,
+        )
+        self._index.set_ef(self.ef_search)
+        self._vectors = np.zeros((capacity, self.dim), dtype=self.mirror_dtype)
+        self._cols = AttributeColumns(capacity)
+        self._row_key = np.full(capacity, -1, dtype=np.int64)  # -1: free row
+        self._row: dict[int, int] = {}
+        self._free: list[int] = []  # rows deleted in the graph, reusable
+        self._used = 0  # rows ever handed out (high-water mark)
+
+    def _grow(self, need: int) -> None:
+        cap = len(self._row_key)
+        if need <= cap:
+            return
+        new = max(need, int(cap * 1.5) + 1024)
+        self._index.resize_index(new)
+        self._vectors = np.concatenate([self._vectors, np.zeros((new - cap, self.dim), dtype=self.mirror_dtype)])
+        self._row_key = np.concatenate([self._row_key, np.full(new - cap, -1, dtype=np.int64)])
+        self._cols.resize(new)
+
+    # -- writes ------------------------------------------------------------
+    def add(self, keys: Sequence[int], vectors: np.ndarray, attrs: Sequence[Attributes]) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        if not (len(keys) == len(vectors) == len(attrs)):
+            raise ValueError("keys, vectors and attrs differ in length")
+        latest = {int(k): i for i, k in enumerate(keys)}  # last write of a key wins
+        with self._lock:
+            rows = np.empty(len(latest), dtype=np.int64)
+            src = np.fromiter(latest.values(), dtype=np.int64, count=len(latest))
+            fresh = sum(1 for k in latest if k not in self._row)
+            self._grow(self._used + max(0, fresh - len(self._free)))
+            reused: list[int] = []
+            for j, (key, i) in enumerate(latest.items()):
+                row = self._row.get(key)
+                if row is None:
+                    if self._free:
+                        row = self._free.pop()
+                        reused.append(row)
+                    else:
+                        row, self._used = self._used, self._used + 1
+                    self._row[key] = row
+                    self._row_key[row] = key
+                rows[j] = row
+                self._cols.set(row, attrs[i])
+            for row in reused:  # a freed row keeps its graph node: revive, then overwrite
+                self._index.unmark_deleted(row)
+            self._vectors[rows] = vectors[src]
+            self._index.add_items(vectors[src], rows, num_threads=self.threads)
+
+    def delete(self, keys: Sequence[int]) -> None:
+        with self._lock:
+            for key in keys:
+                row = self._row.pop(int(key), None)
+                if row is None:
+                    continue
+                self._index.mark_deleted(row)
+                self._row_key[row] = -1
+                self._free.append(row)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._reset(1024)
+
+    # -- reads -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def keys(self) -> set[int]:
+        with self._lock:
+            return set(self._row)
+
+    def attributes(self, key: int) -> Attributes | None:
+        with self._lock:
+            row = self._row.get(int(key))
+            return None if row is None else self._cols.get(row)
+
+    def export(self, batch: int = 10_000) -> Iterator[tuple[list[int], np.ndarray, list[Attributes]]]:
+        """Every item, in batches (for copying between stores)."""
+        with self._lock:
+            live = np.flatnonzero(self._row_key[: self._used] >= 0)
+        for start in range(0, len(live), batch):
+            with self._lock:
+                rows = [r for r in live[start : start + batch] if self._row_key[r] >= 0]
+                yield (
+                    [int(self._row_key[r]) for r in rows],
+                    self._vectors[rows].astype(np.float32),
+                    [self._cols.get(r) for r in rows],
+                )
+
+    def search(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[list[Match]]:
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if k <= 0 or not self._row:
+            return [[] for _ in range(len(queries))]
+        with self._lock:
+            live = self._row_key[: self._used] >= 0
+            mask = live if flt is None or flt.is_empty() else self._cols.mask(flt, live)
+            count = int(mask.sum())
+            if count == 0:
+                return [[] for _ in range(len(queries))]
+            if count < self.exact_below or (mask is not live and count < self.exact_filtered_below):
+                return self._exact(queries, k, mask)
+            if mask is live:
+                return self._graph(queries, k, None, max(self.ef_search, k))
+            # The wider the filter's miss rate, the more of the graph must be walked.
+            share = count / max(1, len(self._row))
+            ef = int(min(2000, max(self.ef_search, k) / max(share, 0.02) ** 0.5 * 2))
+            out = self._graph(queries, k, mask, ef)
+            short = [i for i, res in enumerate(out) if len(res) < min(k, count)]
+            if short:
+                exact = self._exact(queries[short], k, mask)
+                for i, res in zip(short, exact, strict=True):
+                    out[i] = res
+            return out
+
+    def _graph(self, queries: np.ndarray, k: int, mask: np.ndarray | None, ef: int) -> list[list[Match]]:
+        allowed = None if mask is None else mask.tobytes()
+        self._index.set_ef(ef)
+        out: list[list[Match]] = []
+        try:
+            for q in queries:
+                try:
+                    labels, dists = self._index.knn_query(
+                        q[None, :],
+                        k=min(k, len(self._row)),
+                        num_threads=1,
+                        filter=None if allowed is None else (lambda row: allowed[row] == 1),
+                    )
+                except RuntimeError:  # fewer than k reachable: caller falls back to exact
+                    out.append([])
+                    continue
+                out.append(
+                    [Match(int(self._row_key[r]), float(1.0 - d)) for r, d in zip(labels[0], dists[0], strict=True)]
+                )
+        finally:
+            self._index.set_ef(self.ef_search)
+        return out
+
+    def _exact(self, queries: np.ndarray, k: int, mask: np.ndarray) -> list[list[Match]]:
+        rows = np.flatnonzero(mask)
+        sub = self._vectors[rows] if len(rows) < self._used else self._vectors[: self._used]
+        scores = queries @ sub.T.astype(np.float32, copy=False)
+        if len(rows) == self._used:
+            rows = np.arange(self._used)
+        k = min(k, len(rows))
+        out = []
+        for row in scores:
+            top = np.argpartition(-row, k - 1)[:k]
+            top = top[np.argsort(-row[top], kind="stable")]
+            out.append([Match(int(self._row_key[rows[i]]), float(row[i])) for i in top])
+        return out
+
+    # -- persistence -------------------------------------------------------
+    def save(self) -> None:
+        if self.index_dir is None:
+            return
+        with self._lock:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            current = self.index_dir / "CURRENT"
+            old = current.read_text().strip() if current.exists() else None
+            gen = 1 + (int(old.split("-")[1]) if old else 0)
+            snap = self.index_dir / f"snap-{gen}"
+            shutil.rmtree(snap, ignore_errors=True)
+            snap.mkdir()
+            self._index.save_index(str(snap / "graph.bin"))
+            np.save(snap / "vectors.npy", self._vectors[: self._used])
+            arrays = self._cols.to_arrays(self._used)
+            arrays["row_key"] = self._row_key[: self._used]
+            arrays["params"] = np.array([self.dim, self.m, self.ef_construction, len(self._row_key)])
+            np.savez(snap / "meta.npz", allow_pickle=False, **arrays)
+            tmp = self.index_dir / "CURRENT.tmp"
+            tmp.write_text(snap.name)
+            os.replace(tmp, current)
+            if old and old != snap.name:
+                shutil.rmtree(self.index_dir / old, ignore_errors=True)
+
+    def _load(self, index_dir: Path) -> None:
+        snap = index_dir / (index_dir / "CURRENT").read_text().strip()
+        with np.load(snap / "meta.npz", allow_pickle=False) as data:
+            meta = {name: data[name] for name in data.files}
+        dim, m, efc, capacity = (int(x) for x in meta["params"])
+        if dim != self.dim:
+            raise ValueError(f"{snap}: index has dimension {dim}, not {self.dim}")
+        self.m, self.ef_construction = m, efc
+        self._index = hnswlib.Index(space="ip", dim=self.dim)
+        self._index.load_index(str(snap / "graph.bin"), max_elements=capacity, allow_replace_deleted=True)
+        self._index.set_ef(self.ef_search)
+        used = len(meta["row_key"])
+        self._used = used
+        self._row_key = np.full(capacity, -1, dtype=np.int64)
+        self._row_key[:used] = meta["row_key"]
+        self._vectors = np.zeros((capacity, self.dim), dtype=self.mirror_dtype)
+        self._vectors[:used] = np.load(snap / "vectors.npy")
+        self._cols = AttributeColumns.from_arrays(meta, capacity)
+        self._row = {int(key): row for row, key in enumerate(meta["row_key"]) if key >= 0}
+        self._free = [row for row in range(used) if self._row_key[row] < 0]

@@ -1,0 +1,222 @@
+"""Milvus store (pymilvus MilvusClient): for catalogs past one machine.
+
+The same code talks to a standalone server or a cluster: only the URI (and a
+token for an authenticated cluster) differ. Every read uses
+consistency_level="Strong", otherwise a search right after an insert may not
+see it. Filters are boolean expressions evaluated inside Milvus before the
+HNSW walk (a bitset), so a filtered search returns the best k within the
+filter; Milvus switches to brute force itself when the filter is selective.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from vectors.base import Attributes, Filter, Match, StoreUnavailable
+
+STRONG = "Strong"
+FIELDS = ["key", "product", "cid1", "cid2", "cid3", "price", "has_price", "self_op"]
+
+
+def _lit(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class MilvusStore:
+    def __init__(
+        self,
+        dim: int,
+        uri: str,
+        *,
+        collection: str = "snapshop_default",
+        token: str = "",
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 100,
+        timeout: float = 30.0,
+    ) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", collection):
+            raise ValueError(f"bad collection name {collection!r}")
+        self.dim, self.uri, self.collection = dim, uri, collection
+        self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
+        self.timeout = timeout
+        self._lock = threading.RLock()
+        try:
+            self._client = MilvusClient(uri=uri, token=token, timeout=timeout)
+            self._ensure()
+        except MilvusException as exc:
+            raise StoreUnavailable(f"Milvus at {uri}: {exc}") from exc
+
+    def _ensure(self) -> None:
+        c = self._client
+        if c.has_collection(self.collection):
+            for field in c.describe_collection(self.collection)["fields"]:
+                if field["name"] == "embedding" and int(field["params"]["dim"]) != self.dim:
+                    raise ValueError(f"{self.collection} holds dimension {field['params']['dim']}")
+        else:
+            schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field("key", DataType.INT64, is_primary=True)
+            schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
+            schema.add_field("product", DataType.INT64)
+            for name in ("cid1", "cid2", "cid3"):
+                schema.add_field(name, DataType.VARCHAR, max_length=512)
+            schema.add_field("price", DataType.DOUBLE)
+            schema.add_field("has_price", DataType.BOOL)
+            schema.add_field("self_op", DataType.INT8)  # -1 unknown, 0 no, 1 yes
+            index = MilvusClient.prepare_index_params()
+            index.add_index(
+                field_name="embedding",
+                index_type="HNSW",
+                metric_type="IP",
+                params={"M": self.m, "efConstruction": self.ef_construction},
+            )
+            c.create_collection(self.collection, schema=schema, index_params=index, consistency_level=STRONG)
+        c.load_collection(self.collection)
+
+    def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            try:
+                return fn(*args, **kwargs)
+            except MilvusException as exc:
+                raise StoreUnavailable(f"Milvus: {exc}") from exc
+
+    # -- writes ------------------------------------------------------------
+    def add(self, keys: Sequence[int], vectors: np.ndarray, attrs: Sequence[Attributes]) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        if not (len(keys) == len(vectors) == len(attrs)):
+            raise ValueError("keys, vectors and attrs differ in length")
+        latest = {int(k): i for i, k in enumerate(keys)}
+        rows = []
+        for key, i in latest.items():
+            a = attrs[i]
+            rows.append(
+                {
+                    "key": key,
+                    "embedding": vectors[i].tolist(),
+                    "product": int(a.product),
+                    "cid1": a.cid1,
+                    "cid2": a.cid2,
+                    "cid3": a.cid3,
+                    "price": 0.0 if a.price is None else float(a.price),
+                    "has_price": a.price is not None,
+                    "self_op": -1 if a.self_operated is None else int(a.self_operated),
+                }
+            )
+        for start in range(0, len(rows), 2000):  # stay under the gRPC message limit
+            self._run(self._client.upsert, self.collection, rows[start : start + 2000])
+
+    def delete(self, keys: Sequence[int]) -> None:
+        if keys:
+            self._run(self._client.delete, self.collection, ids=[int(k) for k in keys])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._run(self._client.drop_collection, self.collection)
+            self._run(self._ensure)
+
+    def drop(self) -> None:
+        self._run(self._client.drop_collection, self.collection)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def save(self) -> None:
+        """Writes are durable once acknowledged; flush seals segments so they get indexed."""
+        self._run(self._client.flush, self.collection)
+
+    # -- reads -------------------------------------------------------------
+    def __len__(self) -> int:
+        rows = self._run(
+            self._client.query, self.collection, filter="", output_fields=["count(*)"], consistency_level=STRONG
+        )
+        return int(rows[0]["count(*)"])
+
+    def _iterate(self, fields: list[str], batch: int) -> Iterator[list[dict[str, Any]]]:
+        it = self._client.query_iterator(
+            self.collection,
+            batch_size=batch,
+            filter="key >= 0 or key < 0",
+            output_fields=fields,
+            consistency_level=STRONG,
+        )
+        try:
+            while rows := it.next():
+                yield rows
+        finally:
+            it.close()
+
+    def keys(self) -> set[int]:
+        with self._lock:
+            return {int(r["key"]) for rows in self._iterate(["key"], 10_000) for r in rows}
+
+    @staticmethod
+    def _attrs(r: dict[str, Any]) -> Attributes:
+        so = int(r["self_op"])
+        return Attributes(
+            product=int(r["product"]),
+            cid1=r["cid1"],
+            cid2=r["cid2"],
+            cid3=r["cid3"],
+            price=float(r["price"]) if r["has_price"] else None,
+            self_operated=None if so < 0 else bool(so),
+        )
+
+    def attributes(self, key: int) -> Attributes | None:
+        rows = self._run(
+            self._client.query, self.collection, ids=[int(key)], output_fields=FIELDS, consistency_level=STRONG
+        )
+        return self._attrs(rows[0]) if rows else None
+
+    def export(self, batch: int = 2_000) -> Iterator[tuple[list[int], np.ndarray, list[Attributes]]]:
+        for rows in self._iterate([*FIELDS, "embedding"], batch):
+            yield (
+                [int(r["key"]) for r in rows],
+                np.asarray([r["embedding"] for r in rows], dtype=np.float32),
+                [self._attrs(r) for r in rows],
+            )
+
+    @staticmethod
+    def expression(flt: Filter | None) -> str:
+        if flt is None:
+            return ""
+        parts = [
+            f"{col} == {_lit(getattr(flt, col))}" for col in ("cid1", "cid2", "cid3") if getattr(flt, col) is not None
+        ]
+        if flt.price_min is not None or flt.price_max is not None:
+            parts.append("has_price == true")
+        if flt.price_min is not None:
+            parts.append(f"price >= {float(flt.price_min)!r}")
+        if flt.price_max is not None:
+            parts.append(f"price <= {float(flt.price_max)!r}")
+        if flt.self_operated is not None:
+            parts.append(f"self_op == {int(flt.self_operated)}")
+        return " and ".join(parts)
+
+    def search(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[list[Match]]:
+        queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if k <= 0 or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        hits = self._run(
+            self._client.search,
+            self.collection,
+            data=queries.tolist(),
+            limit=k,
+            filter=self.expression(flt),
+            anns_field="embedding",
+            output_fields=[],
+            search_params={"metric_type": "IP", "params": {"ef": max(self.ef_search, k)}},
+            consistency_level=STRONG,
+        )
+        out = []
+        for row in hits:
+            matches = [Match(int(h["id"]), float(h["distance"])) for h in row]
+            matches.sort(key=lambda m: (-m.score, m.key))
+            out.append(matches)
+        return out
