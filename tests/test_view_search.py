@@ -277,3 +277,9 @@ def test_post_without_csrf_token_is_refused(db):
 
     response = Client(enforce_csrf_checks=True).post(URL, {"photo": upload(jpeg())}, headers=HTMX)
     assert response.status_code == 403
+
+
+def test_language_switcher_returns_to_the_saved_search(client, small_catalog):
+    html = post(client, picture_of(small_catalog[1])).content.decode()
+    pk = Search.objects.get().pk
+    assert f'<input type="hidden" name="next" id="language-next" value="/s/{pk}/" hx-swap-oob="true">' in html

@@ -32,6 +32,15 @@
   }
 
   function submit(f) {
+    var max = parseInt(f.dataset.maxBytes || "0", 10);
+    var tooLarge = Array.prototype.some.call(f.querySelectorAll("[data-photo-input]"), function (input) {
+      return max && input.files && input.files.length && input.files[0].size > max;
+    });
+    if (tooLarge) {  /* say so at once instead of uploading megabytes the server will refuse */
+      showMessage(f.dataset.tooLarge);
+      f.querySelectorAll("[data-photo-input]").forEach(function (input) { input.value = ""; });
+      return;
+    }
     if (typeof f.requestSubmit === "function") f.requestSubmit(); else f.submit();
   }
 
@@ -90,17 +99,18 @@
   });
 
   /* Statuses htmx does not swap (403, 413 from a proxy, 500...) and lost connections: say so in the results area. */
-  function showError(key) {
+  function showMessage(text) {
     var results = document.getElementById("results");
     if (!results) return;
     var box = document.createElement("div");
     box.className = "error-box";
     box.setAttribute("role", "alert");
     var p = document.createElement("p");
-    p.textContent = document.body.dataset[key] || "Error";
+    p.textContent = text || "Error";
     box.appendChild(p);
     results.replaceChildren(box);
   }
+  function showError(key) { showMessage(document.body.dataset[key]); }
   document.addEventListener("htmx:responseError", function () { showError("errorGeneric"); });
   document.addEventListener("htmx:sendError", function () { showError("errorNetwork"); });
 })();

@@ -1,0 +1,22 @@
+"""The site's own 404 and 500 pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import RequestFactory
+from django.views.defaults import server_error
+
+
+def test_500_page_renders_without_a_request_context():
+    response = server_error(RequestFactory().get("/"))
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert 'class="site-header"' in html and "Something went wrong" in html and 'href="/"' in html
+
+
+@pytest.mark.django_db
+def test_404_page_looks_like_the_site(client):
+    response = client.get("/p/none/", headers={"accept-language": "zh-CN"})
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert 'class="site-header"' in html and "页面不存在" in html
