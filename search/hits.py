@@ -20,7 +20,8 @@ def parse_price(value: object) -> Decimal | None:
 def safe_link(url: str) -> str:
     """Only http(s) links are ever rendered; anything else (javascript:, data:...) becomes no link."""
     url = (url or "").strip()
-    return url if url.lower().startswith(("http://", "https://", "/")) and not url.startswith("//") else ""
+    seen = url.replace("\\", "/").translate({9: None, 10: None, 13: None})  # as a browser reads it: "/\\x" is "//x"
+    return url if seen.lower().startswith(("http://", "https://", "/")) and not seen.startswith("//") else ""
 
 
 @dataclass
