@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from vectors.base import Attributes, Filter, Store
+from vectors.copy import copy_store
 from vectors.exact import ExactStore
 from vectors.factory import open_store
 
@@ -242,3 +243,20 @@ def test_clear(opener: Opener) -> None:
     store.clear()
     assert len(store) == 0 and store.keys() == set()
     assert store.search(v[:2], K) == [[], []]
+
+
+def test_copy_store_round_trip(opener: Opener) -> None:
+    v, attrs = _data()
+    ref = ExactStore(DIM)
+    ref.add(list(range(N)), v, attrs)
+    store = opener()
+    seen: list[int] = []
+    assert copy_store(ref, store, batch=150, progress=lambda done, _total: seen.append(done)) == N
+    assert seen[-1] == N and store.keys() == set(range(N))
+    back = ExactStore(DIM)
+    copy_store(store, back, batch=150)
+    assert back.keys() == set(range(N))
+    for key in (0, 9, 13, 399):
+        assert back.attributes(key) == attrs[key]
+    got = back.search(v[:5], 1)
+    assert [r[0].key for r in got] == [0, 1, 2, 3, 4]

@@ -72,33 +72,41 @@ def synthetic_data(n: int, dim: int, *, seed: int = 0) -> tuple[np.ndarray, np.n
     return vectors, cats
 
 
-def synthetic_queries(vectors: np.ndarray, count: int, *, seed: int = 7) -> np.ndarray:
-    """Queries near (not on) random data points, like a new photo of a known product."""
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(vectors), count)
-    noise = rng.standard_normal((count, vectors.shape[1])).astype(np.float32)
-    return _normalise(vectors[picks] + QUERY_NOISE * noise)
+def synthetic_queries(n: int, dim: int, count: int, *, seed: int = 0, qseed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Queries near (not on) random data points, like a new photo of a known product,
+    and a random category for each (the filtered queries)."""
+    rng = np.random.default_rng(qseed)
+    picks = np.sort(rng.integers(0, n, count))
+    origin = np.empty((count, dim), dtype=np.float32)
+    start = 0
+    for v, _ in synthetic_chunks(n, dim, seed=seed):
+        inside = (picks >= start) & (picks < start + len(v))
+        origin[inside] = v[picks[inside] - start]
+        start += len(v)
+    noise = rng.standard_normal((count, dim)).astype(np.float32)
+    order = rng.permutation(count)
+    return _normalise(origin + QUERY_NOISE * noise)[order], rng.integers(0, CATEGORIES, count)
 
 
-def exact_topk(vectors: np.ndarray, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
-    """Row indices of the exact top-k (by inner product), chunked to bound memory."""
-    best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    best_i = np.full((len(queries), k), -1, dtype=np.int64)
-    for start in range(0, len(vectors), 100_000):
-        block = vectors[start : start + 100_000]
-        scores = queries @ block.T
-        if allowed is not None:
-            scores[~allowed[start : start + len(block)][None, :].repeat(len(queries), 0)] = -np.inf
-        scores_all = np.concatenate([best_s, scores], axis=1)
-        idx_all = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + len(block)), scores.shape)], axis=1)
-        top = np.argpartition(-scores_all, k - 1, axis=1)[:, :k]
-        best_s = np.take_along_axis(scores_all, top, 1)
-        best_i = np.take_along_axis(idx_all, top, 1)
-    return best_i
+class TopK:
+    """Running exact top-k (inner product) over streamed chunks."""
+
+    def __init__(self, queries: int, k: int) -> None:
+        self.k = k
+        self.scores = np.full((queries, k), -np.inf, dtype=np.float32)
+        self.ids = np.full((queries, k), -1, dtype=np.int64)
+
+    def merge(self, scores: np.ndarray, first_id: int) -> None:
+        ids = np.broadcast_to(np.arange(first_id, first_id + scores.shape[1]), scores.shape)
+        all_s = np.concatenate([self.scores, scores], axis=1)
+        all_i = np.concatenate([self.ids, ids], axis=1)
+        top = np.argpartition(-all_s, self.k - 1, axis=1)[:, : self.k]
+        self.scores = np.take_along_axis(all_s, top, 1)
+        self.ids = np.where(np.isfinite(self.scores), np.take_along_axis(all_i, top, 1), -1)
 
 
 def recall_at_k(found: list[list[int]], truth: np.ndarray) -> float:
-    hits = sum(len(set(f) & set(int(t) for t in row if t >= 0)) for f, row in zip(found, truth, strict=False))
+    hits = sum(len(set(f) & {int(t) for t in row if t >= 0}) for f, row in zip(found, truth, strict=False))
     total = sum(int((row >= 0).sum()) for row in truth)
     return hits / max(total, 1)
 
@@ -134,34 +142,34 @@ def bench_one(
     queries: int = 200,
     k: int = 10,
     progress: Progress | None = None,
-    batch: int = 10_000,
 ) -> dict[str, float]:
-    """Build a store of `size` synthetic points, then time and score its searches."""
+    """Build a store of `size` synthetic points (streamed, never all in memory here),
+    then time its searches and score them against exact search."""
     say = progress or (lambda _msg: None)
     workdir = Path(tempfile.mkdtemp(prefix=f"snapshop-bench-{size}-"))
     try:
+        qs, qcats = synthetic_queries(size, dim, queries)
+        truth, ftruth = TopK(len(qs), k), TopK(len(qs), k)
         gc.collect()
         rss0 = rss_mb()
-        say(f"{size}: generating data")
-        vectors, cats = synthetic_data(size, dim)
         store = open_store(workdir)
-        say(f"{size}: building")
+        build_s, start = 0.0, 0
+        for v, cats in synthetic_chunks(size, dim, chunk=10_000):
+            attrs = [Attributes(product=start + i, cid1=f"c{c}") for i, c in enumerate(cats)]
+            t0 = time.perf_counter()
+            store.add(list(range(start, start + len(v))), v, attrs)
+            build_s += time.perf_counter() - t0
+            scores = qs @ v.T
+            truth.merge(scores, start)
+            scores[cats[None, :] != qcats[:, None]] = -np.inf
+            ftruth.merge(scores, start)
+            start += len(v)
+            say(f"{size}: built {start} in {build_s:.0f} s")
         t0 = time.perf_counter()
-        for start in range(0, size, batch):
-            stop = min(size, start + batch)
-            attrs = [Attributes(product=i, cid1=f"c{cats[i]}") for i in range(start, stop)]
-            store.add(list(range(start, stop)), vectors[start:stop], attrs)
-            say(f"{size}: built {stop}")
         store.save()
-        build_s = time.perf_counter() - t0
-        qs = synthetic_queries(vectors, queries)
-        qcats = np.random.default_rng(11).integers(0, CATEGORIES, len(qs))
-        say(f"{size}: exact ground truth")
-        truth = exact_topk(vectors, qs, k)
-        ftruth = np.concatenate([exact_topk(vectors, qs[i : i + 1], k, cats == qcats[i]) for i in range(len(qs))])
-        rss_total = rss_mb()
-        del vectors
+        save_s = time.perf_counter() - t0
         gc.collect()
+        rss_store = rss_mb() - rss0
         say(f"{size}: querying")
         _timed_queries(store, qs[:20], k, lambda _i: None)  # warm-up
         found, times = _timed_queries(store, qs, k, lambda _i: None)
@@ -171,11 +179,11 @@ def bench_one(
             "p99_ms": float(np.percentile(times, 99)),
             "filtered_p50_ms": float(np.percentile(ftimes, 50)),
             "filtered_p99_ms": float(np.percentile(ftimes, 99)),
-            "recall10": recall_at_k(found, truth),
-            "filtered_recall10": recall_at_k(ffound, ftruth),
+            "recall10": recall_at_k(found, truth.ids),
+            "filtered_recall10": recall_at_k(ffound, ftruth.ids),
             "build_s": build_s,
-            "rss_mb": rss_mb() - rss0,
-            "peak_rss_mb": rss_total,
+            "save_s": save_s,
+            "rss_mb": rss_store,
             "disk_mb": sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file()) / 2**20,
         }
     finally:

@@ -3,8 +3,9 @@
 - add/update/delete need no rebuild: updates rewrite a node in place, deletes
   mark it deleted and free its row for the next insert (hnswlib replace_deleted).
 - Filters are exact: a numpy mask over attribute columns decides the rows. A
-  selective filter (few rows) is answered by exact search over those rows; a
-  broad one by hnswlib's filter callback with a larger ef, and if that finds
+  selective filter (< exact_filtered_below rows or < 1 %) is answered by exact
+  search over those rows; a broad one by hnswlib's filter callback (the walk
+  goes through every node but collects only passing ones), and if that finds
   fewer than k the exact path answers instead, so hits are never lost.
 - Catalogs under `exact_below` live rows are searched exactly (the graph is
   still maintained, so growing past the limit needs no rebuild).
@@ -37,7 +38,7 @@ class HnswStore:
         ef_construction: int = 100,
         ef_search: int = 64,
         exact_below: int = 20_000,
-        exact_filtered_below: int = 20_000,
+        exact_filtered_below: int = 5_000,
         mirror_dtype: str = "float32",
         threads: int = 0,
     ) -> None:
@@ -158,13 +159,15 @@ class HnswStore:
             count = int(mask.sum())
             if count == 0:
                 return [[] for _ in range(len(queries))]
-            if count < self.exact_below or (mask is not live and count < self.exact_filtered_below):
+            if count < self.exact_below:
                 return self._exact(queries, k, mask)
             if mask is live:
                 return self._graph(queries, k, None, max(self.ef_search, k))
-            # The wider the filter's miss rate, the more of the graph must be walked.
-            share = count / max(1, len(self._row))
-            ef = int(min(2000, max(self.ef_search, k) / max(share, 0.02) ** 0.5 * 2))
+            # Few rows pass: exact search over them. Many: walk the graph with the
+            # filter (measured at 50k, 5 % pass: ef 64 recall 0.994, ef 256 0.998 at 4x the time).
+            if count < self.exact_filtered_below or count < 0.01 * len(self._row):
+                return self._exact(queries, k, mask)
+            ef = max(self.ef_search, k)
             out = self._graph(queries, k, mask, ef)
             short = [i for i, res in enumerate(out) if len(res) < min(k, count)]
             if short:
