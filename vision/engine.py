@@ -6,7 +6,17 @@ Juhe-compatible API and the evaluation command):
     query = engine.query_features(photo, region)
     matches = store.search(query.vectors, k, filters)     # max over the query's vectors per key
     top = [Candidate(key, score, extras_of(key)) for ...][: engine.rerank_depth]
-    ranked = engine.rerank(query, top)
+    ranked = engine.rerank(query, top)                     # final scores in [0, 1]
+
+The pipeline (measured by scripts/eval_vision.py, which drives this very class):
+- catalog picture: cropped to its non-white product box, embedded on white at three
+  margins (one network input each) and the three average-pooled vectors averaged;
+  extras = HSV colour histogram of the product pixels + RootSIFT keypoints.
+- query photo: ONE forward pass at the network side (380 px), the feature map
+  average-pooled over 14 square windows (full, 67 %, 50 %): 14 vectors, best one wins.
+- rerank: cosine + 0.2 x colour (Bhattacharyya, centre 60 % of the photo), then a SIFT
+  homography check of the top `verify_depth`; >= `min_inliers` plausible inliers add a bonus.
+No catalog-wide state: every catalog picture's features depend on that picture only.
 
 `CatalogFeatures.vector` goes into the vector store; `CatalogFeatures.extras`
 is an opaque blob saved beside the picture and handed back to `rerank`.
@@ -22,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vision import local, regions
 from vision.model import FeatureNet
 
 
@@ -69,47 +80,102 @@ class Candidate:
     extras: bytes = b""
 
 
-def square_on_white(image: Image.Image, side: int) -> np.ndarray:
-    """Fit the whole picture in a side×side white square (no part cut off), as uint8 HWC."""
-    img = image.copy()
-    img.thumbnail((side, side), Image.Resampling.BILINEAR)
-    canvas = Image.new("RGB", (side, side), (255, 255, 255))
-    canvas.paste(img, ((side - img.width) // 2, (side - img.height) // 2))
-    return np.asarray(canvas, dtype=np.uint8)
-
-
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-class Engine:
-    """Global-average-pooled EfficientNet-Lite2 features of the whole picture."""
+CATALOG_MARGINS = (0.05, 0.25, 0.45)
+COLOUR_WEIGHT = 0.2
+MIN_INLIERS = 12
+VERIFIED_BONUS = 0.2  # for passing the geometric check at all
+INLIER_GAIN = 0.3  # more, up to this, as inliers grow to MIN_INLIERS + 36
+SCORE_SCALE = 1.0 + COLOUR_WEIGHT + VERIFIED_BONUS + INLIER_GAIN  # maps the fused score into 0..1
 
-    rerank_depth = 0
-    version = "gap260-v1"
+
+class Engine:
+    """Regional EfficientNet-Lite2 embeddings + colour fusion + SIFT verification (see module doc)."""
+
+    rerank_depth = 20  # candidates the service hands to rerank (with their extras)
+    verify_depth = 20  # of those, how many get the SIFT check
+    similarity_floor = 0.35  # final scores below this are uncertain matches
 
     def __init__(self, net: FeatureNet) -> None:
         self.net = net
         self.dim = net.dim
+        self.side = net.side
+        self.version = f"lite2-{self.side}-m3-rs400-v1"
+        cells = max(1, round(self.side / 32))
+        self._windows = regions.window_grid(cells)
 
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        if not images:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        pixels = np.stack([square_on_white(img, self.net.side) for img in images])
-        maps = self.net.feature_maps(pixels)
-        return l2_normalise(maps.mean(axis=(2, 3)))
-
+    # catalog side -------------------------------------------------------------------------
     def catalog_features(self, images: Sequence[Image.Image]) -> list[CatalogFeatures]:
-        return [CatalogFeatures(vector=v) for v in self.embed(images)]
+        out: list[CatalogFeatures] = []
+        for image in images:
+            product = image.convert("RGB").crop(regions.product_box(image.convert("RGB")))
+            pixels = np.stack([regions.on_white(product, self.side, m) for m in CATALOG_MARGINS])
+            pooled = l2_normalise(self.net.feature_maps(pixels).mean(axis=(2, 3)))
+            vector = l2_normalise(pooled.sum(axis=0))
+            out.append(CatalogFeatures(vector=vector, extras=local.catalog_local(product).to_bytes()))
+        return out
+
+    # query side ---------------------------------------------------------------------------
+    def _feature_map(self, image: Image.Image) -> np.ndarray:
+        pixels = np.asarray(image.convert("RGB").resize((self.side, self.side), Image.Resampling.BILINEAR))
+        return self.net.feature_maps(pixels[None])[0]
 
     def query_features(self, image: Image.Image, region: Box | None = None) -> QueryFeatures:
         box = (region or Box(0.0, 0.0, 1.0, 1.0)).clamp()
-        crop = image.crop(box.pixels(*image.size)) if region else image
-        return QueryFeatures(vectors=self.embed([crop]), region=box)
+        photo = image.convert("RGB")
+        if region is not None:
+            photo = photo.crop(box.pixels(*photo.size))
+        vectors = l2_normalise(regions.pool_windows(self._feature_map(photo), self._windows))
+        return QueryFeatures(vectors=vectors, region=box, state={"image": photo})
 
+    def detect_subjects(self, image: Image.Image) -> list[Box]:
+        """Up to 5 candidate subject boxes (fractions of the picture), most salient first."""
+        return [Box(*b) for b in regions.salient_boxes(self._feature_map(image))]
+
+    def _query_local(self, query: QueryFeatures) -> local.LocalFeatures:
+        cached = query.state.get("local")
+        if isinstance(cached, local.LocalFeatures):
+            return cached
+        photo = query.state.get("image")
+        if not isinstance(photo, Image.Image):
+            raise ValueError("query state has no image: build it with Engine.query_features")
+        small = np.asarray(photo.resize((174, 174), Image.Resampling.BILINEAR))
+        hist = local.hsv_hist(np.ascontiguousarray(small[35:139, 35:139]))  # centre 60 %
+        points, desc, shape = local.sift_features(photo, local.QUERY_KEYPOINTS, mask_white=False)
+        features = local.LocalFeatures(hist, points, desc, shape)
+        query.state["local"] = features
+        return features
+
+    # re-ranking -----------------------------------------------------------------------------
     def rerank(self, query: QueryFeatures, candidates: Sequence[Candidate]) -> list[Candidate]:
-        return sorted(candidates, key=lambda c: c.score, reverse=True)
+        if not candidates:
+            return []
+        q = self._query_local(query)
+        parsed: list[local.LocalFeatures | None] = []
+        for cand in candidates:
+            try:
+                parsed.append(local.LocalFeatures.from_bytes(cand.extras))
+            except ValueError:
+                parsed.append(None)
+        fused = [
+            c.score + (COLOUR_WEIGHT * local.colour_similarity(q.hist, p.hist) if p is not None else 0.0)
+            for c, p in zip(candidates, parsed, strict=True)
+        ]
+        order = sorted(range(len(candidates)), key=lambda i: -fused[i])[: self.verify_depth]
+        checked = [i for i in order if parsed[i] is not None]
+        inliers = local.verify(q, [p for i in checked if (p := parsed[i]) is not None])
+        for i, n in zip(checked, inliers, strict=True):
+            if n >= MIN_INLIERS:
+                fused[i] += VERIFIED_BONUS + INLIER_GAIN * min(1.0, (n - MIN_INLIERS + 4) / 40)
+        scored = [
+            Candidate(c.key, float(min(max(f / SCORE_SCALE, 0.0), 1.0)), c.extras)
+            for c, f in zip(candidates, fused, strict=True)
+        ]
+        return sorted(scored, key=lambda c: -c.score)
 
 
 _engine: Engine | None = None
@@ -117,7 +183,7 @@ _engine_lock = threading.Lock()
 
 
 def get_engine(model_path: Path) -> Engine:
-    """The process-wide engine; the model loads once, on first use."""
+    """The process-wide engine; the model loads once, on first use (tuned for the 380 px export)."""
     global _engine
     with _engine_lock:
         if _engine is None:

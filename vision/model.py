@@ -22,9 +22,7 @@ class FeatureNet:
         import onnxruntime as ort
 
         if not path.is_file():
-            raise ModelUnavailable(
-                f"Model file {path} not found. Run `make model` (or `make run`) to export it."
-            )
+            raise ModelUnavailable(f"Model file {path} not found. Run `make model` (or `make run`) to export it.")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -1,0 +1,109 @@
+"""Where the product is: its box on a white catalog picture, sub-windows of a photo, salient blobs.
+
+Everything works on the network's feature map so that one forward pass serves
+many regions (regional pooling instead of one network run per crop).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+WHITE_LEVEL = 240  # a catalog pixel darker than this in some channel belongs to the product
+
+
+def product_mask(rgb: np.ndarray, level: int = WHITE_LEVEL) -> np.ndarray:
+    """True where a catalog picture is not (near-)white background."""
+    return np.asarray(rgb).min(axis=2) < level
+
+
+def product_box(image: Image.Image) -> tuple[int, int, int, int]:
+    """Pixel box of the non-white content of a picture (the whole picture if it is all white)."""
+    mask = product_mask(np.asarray(image))
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 16:
+        return (0, 0, image.width, image.height)
+    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+def on_white(image: Image.Image, side: int, margin: float) -> np.ndarray:
+    """The picture fitted in a side×side white square with `margin` (fraction of its long side) around it."""
+    w, h = image.size
+    scale = side / (max(w, h) * (1.0 + 2.0 * margin))
+    fitted = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+    canvas = Image.new("RGB", (side, side), (255, 255, 255))
+    canvas.paste(fitted, ((side - fitted.width) // 2, (side - fitted.height) // 2))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def window_grid(cells: int, scales: tuple[float, ...] = (1.0, 0.67, 0.5)) -> list[tuple[int, int, int, int]]:
+    """Square sub-windows (x0, y0, x1, y1) of a cells×cells map: each scale tiled with ~50 % overlap."""
+    boxes: list[tuple[int, int, int, int]] = []
+    for scale in scales:
+        w = max(1, round(cells * scale))
+        steps = 1 if w >= cells else max(2, int(np.ceil((cells - w) / (w * 0.5))) + 1)
+        positions = np.linspace(0, cells - w, steps).round().astype(int) if steps > 1 else np.array([0])
+        for y in positions:
+            for x in positions:
+                boxes.append((int(x), int(y), int(x) + w, int(y) + w))
+    return boxes
+
+
+def pool_windows(fmap: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Average-pool one feature map (C, h, w) over each box -> (len(boxes), C), via an integral image."""
+    c, h, w = fmap.shape
+    integral = np.zeros((c, h + 1, w + 1), dtype=np.float64)
+    integral[:, 1:, 1:] = fmap.cumsum(axis=1).cumsum(axis=2)
+    out = np.empty((len(boxes), c), dtype=np.float32)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        total = integral[:, y1, x1] - integral[:, y0, x1] - integral[:, y1, x0] + integral[:, y0, x0]
+        out[i] = total / ((x1 - x0) * (y1 - y0))
+    return out
+
+
+def salient_boxes(fmap: np.ndarray, limit: int = 5) -> list[tuple[float, float, float, float]]:
+    """Up to `limit` boxes (fractions x0, y0, x1, y1) around strongly activated blobs, strongest first."""
+    energy = np.linalg.norm(fmap, axis=0)
+    h, w = energy.shape
+    energy = (energy - energy.min()) / max(float(np.ptp(energy)), 1e-6)
+    found: list[tuple[float, tuple[float, float, float, float]]] = []
+    for level in (0.6, 0.4):
+        mask = energy >= level
+        labels = _components(mask)
+        for label in range(1, int(labels.max()) + 1):
+            ys, xs = np.nonzero(labels == label)
+            if len(xs) < 2:
+                continue
+            mass = float(energy[ys, xs].sum())
+            box = (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
+            if all(_iou(box, other) < 0.6 for _, other in found):
+                found.append((mass, box))
+    found.sort(key=lambda item: -item[0])
+    return [box for _, box in found[:limit]]
+
+
+def _components(mask: np.ndarray) -> np.ndarray:
+    """4-connected component labels of a small boolean grid (0 = background)."""
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    current = 0
+    for y, x in zip(*np.nonzero(mask), strict=True):
+        if labels[y, x]:
+            continue
+        current += 1
+        stack = [(int(y), int(x))]
+        labels[y, x] = current
+        while stack:
+            cy, cx = stack.pop()
+            for ny, nx in ((cy + 1, cx), (cy - 1, cx), (cy, cx + 1), (cy, cx - 1)):
+                if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not labels[ny, nx]:
+                    labels[ny, nx] = current
+                    stack.append((ny, nx))
+    return labels
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
