@@ -1,0 +1,140 @@
+"""Load test: N concurrent shoppers POSTing real photos to the web search for a fixed time.
+
+    .venv/bin/python scripts/loadtest.py --url http://127.0.0.1:8000/search/ --clients 20 --duration 120 \
+        --photos demo/images --database data/snapshop.sqlite3
+
+Loopback only (127.0.0.1, ::1, localhost): it refuses any other host. Run the server with
+SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE=0, or the rate limit (rightly) answers 429.
+Prints searches/s, p50/p99 latency, errors by kind, and checks that the history table grew
+by exactly the number of answered searches (--database: the server's SQLite file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import random
+import re
+import socket
+import sqlite3
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+def loopback_only(url: str) -> None:
+    host = urlparse(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except socket.gaierror:
+        sys.exit(f"cannot resolve {host!r}")
+    if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        sys.exit(f"refusing to load-test {host!r}: only loopback addresses (127.0.0.1, ::1) are allowed")
+
+
+def history_rows(database: Path | None) -> int | None:
+    if database is None:
+        return None
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as connection:
+        return int(connection.execute("SELECT COUNT(*) FROM search_search").fetchone()[0])
+
+
+class Shopper(threading.Thread):
+    def __init__(self, url: str, photos: list[Path], deadline: float, budget: threading.Semaphore, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.url, self.photos, self.deadline, self.budget = url, photos, deadline, budget
+        self.random = random.Random(seed)
+        self.latencies: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.answered = 0
+
+    def run(self) -> None:
+        session = requests.Session()
+        home = session.get(self.url.rsplit("/search/", 1)[0] + "/", timeout=30)
+        token = session.cookies.get("csrftoken") or ""
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', home.text)
+        form_token = match.group(1) if match else token
+        while time.monotonic() < self.deadline and self.budget.acquire(blocking=False):
+            photo = self.random.choice(self.photos)
+            started = time.perf_counter()
+            try:
+                response = session.post(
+                    self.url,
+                    data={"csrfmiddlewaretoken": form_token},
+                    files={"photo": (photo.name, photo.read_bytes(), "image/jpeg")},
+                    headers={"HX-Request": "true", "Referer": self.url},
+                    timeout=60,
+                )
+            except requests.RequestException as exc:
+                self.errors[type(exc).__name__] += 1
+                continue
+            self.latencies.append((time.perf_counter() - started) * 1000)
+            if response.status_code == 200 and 'class="card"' in response.text:
+                self.answered += 1
+            elif response.status_code == 200 and 'data-error-code="no_results"' in response.text:
+                self.answered += 1  # an answer too (and recorded)
+            else:
+                self.errors[f"HTTP {response.status_code}"] += 1
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8000/search/")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds")
+    parser.add_argument("--max-requests", type=int, default=100_000)
+    parser.add_argument("--photos", type=Path, default=Path("demo/images"), help="a folder of photos (searched recursively)")
+    parser.add_argument("--database", type=Path, default=None, help="the server's SQLite file, to count history rows")
+    args = parser.parse_args()
+
+    loopback_only(args.url)
+    photos = sorted(p for p in args.photos.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not photos:
+        sys.exit(f"no photos under {args.photos}")
+    before = history_rows(args.database)
+    budget = threading.Semaphore(args.max_requests)
+    started = time.monotonic()
+    shoppers = [Shopper(args.url, photos, started + args.duration, budget, seed) for seed in range(args.clients)]
+    for shopper in shoppers:
+        shopper.start()
+    for shopper in shoppers:
+        shopper.join()
+    elapsed = time.monotonic() - started
+    time.sleep(0.5)
+    after = history_rows(args.database)
+
+    latencies = [ms for s in shoppers for ms in s.latencies]
+    errors = sum((s.errors for s in shoppers), Counter())
+    answered = sum(s.answered for s in shoppers)
+    print(f"clients {args.clients}, {elapsed:.1f} s, {len(photos)} photos")
+    print(f"requests {len(latencies) + sum(errors.values())}, answered {answered}, errors {sum(errors.values())} {dict(errors)}")
+    print(f"searches/s {answered / elapsed:.2f}")
+    if latencies:
+        print(f"latency ms: p50 {percentile(latencies, 0.5):.0f}, p90 {percentile(latencies, 0.9):.0f}, "
+              f"p99 {percentile(latencies, 0.99):.0f}, max {max(latencies):.0f}, mean {statistics.mean(latencies):.0f}")  # fmt: skip
+    ok = not errors
+    if before is not None and after is not None:
+        added = after - before
+        print(f"history rows: {before} -> {after} (+{added}); answered searches {answered}: "
+              f"{'match' if added == answered else 'MISMATCH'}")  # fmt: skip
+        ok = ok and added == answered
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
