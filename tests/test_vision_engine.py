@@ -1,0 +1,127 @@
+"""Behaviour of the retrieval engine: plain copies rank first, rerank orders, extras round-trip."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vision.engine import Box, Candidate, Engine, QueryFeatures
+from vision.local import LocalFeatures, catalog_local
+from vision.model import FeatureNet
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = [ROOT / "models/efficientnet_lite2_380.onnx", ROOT / "models/efficientnet_lite2_260.onnx"]
+GROCERY = Path("/work/shared/eval/grocery")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    for path in MODELS:
+        if path.is_file():
+            return Engine(FeatureNet(path))
+    pytest.skip("no exported model in models/ (run `make model`)")
+
+
+def _synthetic(seed: int) -> Image.Image:
+    """A textured 'product' (random coloured shapes and stripes) on a white background."""
+    rng = np.random.default_rng(seed)
+    canvas = np.full((240, 240, 3), 255, dtype=np.uint8)
+    body = rng.integers(0, 256, size=(24, 16, 3), dtype=np.uint8)
+    body = np.kron(body, np.ones((7, 7, 1), dtype=np.uint8))  # 168x112 blocky texture
+    noise = rng.integers(0, 60, size=body.shape, dtype=np.uint8)
+    canvas[36:204, 64:176] = np.clip(body.astype(int) - noise, 0, 255).astype(np.uint8)
+    return Image.fromarray(canvas)
+
+
+@pytest.fixture(scope="module")
+def pictures() -> list[Image.Image]:
+    catalog = GROCERY / "catalog.csv"
+    if catalog.is_file():
+        with open(catalog, encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))[::4][:16]
+        return [Image.open(GROCERY / r["imageUrl"]).convert("RGB") for r in rows]
+    return [_synthetic(seed) for seed in range(12)]
+
+
+@pytest.fixture(scope="module")
+def indexed(engine: Engine, pictures: list[Image.Image]) -> tuple[np.ndarray, list[bytes]]:
+    feats = engine.catalog_features(pictures)
+    return np.stack([f.vector for f in feats]), [f.extras for f in feats]
+
+
+def _search(engine: Engine, indexed: tuple[np.ndarray, list[bytes]], image: Image.Image) -> list[Candidate]:
+    vectors, extras = indexed
+    query = engine.query_features(image)
+    scores = (query.vectors @ vectors.T).max(axis=0)
+    order = np.argsort(-scores)[: engine.rerank_depth]
+    return engine.rerank(query, [Candidate(int(i), float(scores[i]), extras[i]) for i in order])
+
+
+def test_catalog_vectors_are_unit_and_sized(engine: Engine, indexed: tuple[np.ndarray, list[bytes]]) -> None:
+    vectors, extras = indexed
+    assert vectors.dtype == np.float32 and vectors.shape[1] == engine.dim
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert all(0 < len(blob) < 64 * 1024 for blob in extras)
+
+
+def test_exact_copy_ranks_first(engine: Engine, pictures: list[Image.Image], indexed) -> None:
+    for i, picture in enumerate(pictures):
+        ranked = _search(engine, indexed, picture)
+        assert ranked[0].key == i
+        assert 0.0 <= ranked[-1].score <= ranked[0].score <= 1.0
+        assert ranked[0].score > engine.similarity_floor
+
+
+def test_cropped_and_rotated_copy_ranks_first(engine: Engine, pictures: list[Image.Image], indexed) -> None:
+    hits = 0
+    for i, picture in enumerate(pictures):
+        w, h = picture.size
+        variant = picture.crop((int(0.06 * w), int(0.04 * h), int(0.95 * w), int(0.97 * h)))
+        variant = variant.rotate(8, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=(255, 255, 255))
+        hits += _search(engine, indexed, variant)[0].key == i
+    assert hits == len(pictures)
+
+
+def test_rerank_orders_best_first_and_uses_geometry(engine: Engine, pictures: list[Image.Image], indexed) -> None:
+    _, extras = indexed
+    query = engine.query_features(pictures[0])
+    # The store's scores are deliberately wrong: the true match comes last with the lowest score.
+    cands = [Candidate(k, 0.6 - 0.005 * k, extras[k]) for k in range(1, len(extras))] + [Candidate(0, 0.5, extras[0])]
+    ranked = engine.rerank(query, cands)
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+    assert {c.key for c in ranked} == {c.key for c in cands}
+    if len(catalog_local(pictures[0]).points) >= 30:
+        assert ranked[0].key == 0  # the SIFT-verified copy overtakes the embedding's order
+    assert engine.rerank(query, []) == []
+
+
+def test_rerank_survives_missing_extras(engine: Engine, pictures: list[Image.Image]) -> None:
+    query = engine.query_features(pictures[0])
+    ranked = engine.rerank(query, [Candidate(1, 0.4, b""), Candidate(2, 0.6, b"junk")])
+    assert [c.key for c in ranked] == [2, 1]
+
+
+def test_extras_round_trip(pictures: list[Image.Image]) -> None:
+    original = catalog_local(pictures[0])
+    restored = LocalFeatures.from_bytes(original.to_bytes())
+    assert restored.shape == original.shape
+    assert np.allclose(restored.hist, original.hist, atol=1e-3)
+    assert np.allclose(restored.points, original.points, atol=0.25)
+    assert np.allclose(restored.descriptors, original.descriptors, atol=0.01)
+    with pytest.raises(ValueError):
+        LocalFeatures.from_bytes(b"nope")
+
+
+def test_query_region_and_subjects(engine: Engine, pictures: list[Image.Image]) -> None:
+    query = engine.query_features(pictures[0], Box(0.1, 0.1, 0.9, 0.9))
+    assert isinstance(query, QueryFeatures)
+    assert query.vectors.shape[1] == engine.dim and query.region == Box(0.1, 0.1, 0.9, 0.9)
+    boxes = engine.detect_subjects(pictures[0])
+    assert 1 <= len(boxes) <= 5
+    for box in boxes:
+        assert 0.0 <= box.x0 < box.x1 <= 1.0 and 0.0 <= box.y0 < box.y1 <= 1.0
+    assert isinstance(engine.version, str) and engine.version
