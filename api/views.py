@@ -11,8 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from api.forms import QueryForm
@@ -95,6 +96,8 @@ def answer_query(request: HttpRequest) -> JsonResponse:
         form = QueryForm(request.POST)
     except RequestDataTooBig:
         return refuse(254701, "the request is too large")
+    except (SuspiciousOperation, MultiPartParserError):  # no boundary, too many fields...
+        return refuse(254701, "the request body cannot be read; send image and key as form fields")
     api_key = ApiKey.objects.lookup(str(form.data.get("key", "")))
     if api_key is None:
         return refuse(10001)

