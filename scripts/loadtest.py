@@ -98,7 +98,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--duration", type=float, default=120.0, help="seconds")
     parser.add_argument("--max-requests", type=int, default=100_000)
-    parser.add_argument("--photos", type=Path, default=Path("demo/images"), help="a folder of photos (searched recursively)")
+    parser.add_argument(
+        "--photos", type=Path, default=Path("demo/images"), help="a folder of photos (searched recursively)"
+    )
     parser.add_argument("--database", type=Path, default=None, help="the server's SQLite file, to count history rows")
     args = parser.parse_args()
 
@@ -122,11 +124,15 @@ def main() -> int:
     errors = sum((s.errors for s in shoppers), Counter())
     answered = sum(s.answered for s in shoppers)
     print(f"clients {args.clients}, {elapsed:.1f} s, {len(photos)} photos")
-    print(f"requests {len(latencies) + sum(errors.values())}, answered {answered}, errors {sum(errors.values())} {dict(errors)}")
+    print(
+        f"requests {len(latencies) + sum(errors.values())}, answered {answered}, "
+        f"errors {sum(errors.values())} {dict(errors)}"
+    )
     print(f"searches/s {answered / elapsed:.2f}")
     if latencies:
         print(f"latency ms: p50 {percentile(latencies, 0.5):.0f}, p90 {percentile(latencies, 0.9):.0f}, "
-              f"p99 {percentile(latencies, 0.99):.0f}, max {max(latencies):.0f}, mean {statistics.mean(latencies):.0f}")  # fmt: skip
+              f"p99 {percentile(latencies, 0.99):.0f}, max {max(latencies):.0f}, "
+              f"mean {statistics.mean(latencies):.0f}")  # fmt: skip
     ok = not errors
     if before is not None and after is not None:
         added = after - before

@@ -13,9 +13,11 @@ _verified: dict[tuple[str, float, int], str] = {}  # (path, mtime, size) -> "" o
 
 
 def model_problem(path: Path) -> str:
-    """"" when the ONNX file loads; else what is wrong with it. Loads once per file version."""
+    """ "" when the ONNX file loads; else what is wrong with it. Loads once per file version."""
     if not path.is_file():
-        return f"Model file {path} not found. Run `make model` (or `make run`) to export it, or set SNAPSHOP_MODEL_PATH."
+        return (
+            f"Model file {path} not found. Run `make model` (or `make run`) to export it, or set SNAPSHOP_MODEL_PATH."
+        )
     stat = path.stat()
     if stat.st_size == 0:
         return f"Model file {path} is empty. Delete it and run `make model` again."

@@ -22,7 +22,8 @@ if not CHROMIUM.exists():
 RECORD_VIOLATIONS = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", function (e) {
-  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + (e.sourceFile || "") + ":" + e.lineNumber);
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " "
+                    + (e.sourceFile || "") + ":" + e.lineNumber);
 });
 """
 
@@ -56,7 +57,9 @@ def test_templates_have_no_inline_scripts_or_styles() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON)
-def test_pages_raise_no_csp_violation_in_chromium(live_server, small_catalog: list[CatalogItem], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_pages_raise_no_csp_violation_in_chromium(
+    live_server, small_catalog: list[CatalogItem], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     console: list[str] = []
     with sync_api.sync_playwright() as playwright:

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
 NAME = '"><script>alert("name")</script><img src=x onerror=alert(1)>'
 CATEGORY = "' onmouseover='alert(2)' x='"
-DESCRIPTION = "</p><script>alert(3)</script><a href=\"javascript:alert(4)\">click</a>"
+DESCRIPTION = '</p><script>alert(3)</script><a href="javascript:alert(4)">click</a>'
 HOSTILE_URLS = [
     "javascript:alert(5)",
     " JaVaScRiPt:alert(6)",
@@ -91,7 +91,9 @@ def hostile_product(sku: str, url: str) -> Product:
 
 
 @pytest.mark.parametrize("url", HOSTILE_URLS)
-@pytest.mark.parametrize("agent", ["Mozilla/5.0 (X11; Linux x86_64)", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148"])
+@pytest.mark.parametrize(
+    "agent", ["Mozilla/5.0 (X11; Linux x86_64)", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148"]
+)
 def test_product_page(url: str, agent: str) -> None:
     hostile_product("sku-1", url)
     response = Client().get("/p/sku-1/", HTTP_USER_AGENT=agent)
@@ -109,7 +111,7 @@ def juhe_item(url: str) -> dict[str, object]:
         "skuName": NAME,
         "skuPrice": "<b>9.90</b>",
         "wareLabel": "<i>",
-        "similarity": "0.9\"><script>",
+        "similarity": '0.9"><script>',
         "imageUrl": url,
         "detailUrl": url,
         "detailAppUrl": url,

@@ -102,7 +102,10 @@ def rgba_png() -> bytes:
 SVG = b"""<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="200" height="200">
 <script>alert(document.cookie)</script><rect width="200" height="200" fill="red"/></svg>"""
 HTML = b"<!doctype html><html><body><script>alert('x')</script><img src=x onerror=alert(1)></body></html>"
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 @dataclass(frozen=True)
@@ -312,14 +315,23 @@ def test_refused_web_uploads_keep_a_history_row_with_their_code(tiny_catalog: li
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
-        ("multipart/form-data", b"--x\r\nContent-Disposition: form-data; name=\"photo\"\r\n\r\nabc"),  # no boundary
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n"),
+        ("multipart/form-data", b'--x\r\nContent-Disposition: form-data; name="photo"\r\n\r\nabc'),  # no boundary
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="photo"; filename="a.jpg"\r\n',
+        ),
         ("multipart/form-data; boundary=x", b"garbage without any boundary at all"),
-        ("multipart/form-data; boundary=x", b"--y\r\nContent-Disposition: form-data; name=\"photo\"\r\n\r\nabc\r\n--y--"),
+        ("multipart/form-data; boundary=x", b'--y\r\nContent-Disposition: form-data; name="photo"\r\n\r\nabc\r\n--y--'),
         ("multipart/form-data; boundary=" + "b" * 2000, b"--b\r\n"),  # absurd boundary
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--x--\r\n"),  # no name
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"\"\r\n"
-                                            b"Content-Type: image/jpeg\r\n\r\n\r\n--x--\r\n"),  # empty file
+        (
+            "multipart/form-data; boundary=x",
+            b"--x\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--x--\r\n",
+        ),  # no name
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="photo"; filename=""\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n\r\n--x--\r\n",
+        ),  # empty file
         ("application/octet-stream", jpeg(160, 120)),  # raw bytes, no form at all
         ("application/x-www-form-urlencoded", b"photo=%ff%fe%00&&&==="),
     ],
@@ -396,7 +408,7 @@ def test_api_bad_base64_is_refused_with_254701(image: str, tiny_catalog: list[st
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nabc"),
+        ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="image"\r\n\r\nabc'),
         ("multipart/form-data", b"no boundary"),
         ("application/json", b'{"image": "abc"}'),
         ("application/x-www-form-urlencoded", b"%zz=%zz&image"),

@@ -43,7 +43,9 @@ class Command(BaseCommand):
         cutoff = timezone.now() - timedelta(days=days)
         old = Search.objects.filter(created__lt=cutoff)
         if options["dry_run"]:
-            self.stdout.write(f"would delete {old.count()} searches older than {days} days (before {cutoff:%Y-%m-%d %H:%M})")
+            self.stdout.write(
+                f"would delete {old.count()} searches older than {days} days (before {cutoff:%Y-%m-%d %H:%M})"
+            )
             return
         searches = files = 0
         while True:
