@@ -41,6 +41,11 @@ class ProductHit:
     description: str = ""
     source: str = "local"  # which backend found it: local or juhe
 
+    def __post_init__(self) -> None:
+        # Pictures come from catalog files and upstream APIs: only http(s) or same-site ones are ever shown.
+        self.image_url = safe_link(self.image_url)
+        self.all_image_urls = [url for url in map(safe_link, self.all_image_urls) if url]
+
     @property
     def category_path(self) -> list[str]:
         return [c for c in (self.cid1, self.cid2, self.cid3) if c]
