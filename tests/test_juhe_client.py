@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from search import juhe_client as juhe
+from search import juhe_errors as juhe
 from search.juhe_client import JuheClient, encode_for_juhe, get_client
 from tests.fake_juhe import SKU, FakeServer, Reply, closed_port_url, failure, fake_juhe_fixture, success  # noqa: F401
 from tests.images import textured

@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from api.models import ApiKey
-from search import juhe_client as juhe
+from search import juhe_errors as juhe
 from search.juhe_client import encode_for_juhe, get_client
 from search.models import Search
 from search.services import run_search
