@@ -38,10 +38,18 @@ def open_store(
         from vectors.hnsw import HnswStore
 
         ef = int(os.environ.get("SNAPSHOP_HNSW_EF", "64"))
+        mirror = os.environ.get("SNAPSHOP_HNSW_MIRROR", "float32")  # float16 halves the copy
         path = Path(index_dir) / f"{collection}.hnsw"
         if exact_below is None:
-            return HnswStore(dim, path, ef_search=ef)
-        return HnswStore(dim, path, ef_search=ef, exact_below=exact_below, exact_filtered_below=exact_below)
+            return HnswStore(dim, path, ef_search=ef, mirror_dtype=mirror)
+        return HnswStore(
+            dim,
+            path,
+            ef_search=ef,
+            mirror_dtype=mirror,
+            exact_below=exact_below,
+            exact_filtered_below=exact_below,
+        )
     if name == "pgvector":
         if not dsn:
             raise ValueError("the pgvector store needs a DSN (DATABASE_URL)")

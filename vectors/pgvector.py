@@ -1,10 +1,11 @@
 """PostgreSQL + pgvector store: halfvec column, HNSW index, exact-level filters.
 
 The store manages its own table (not a Django model), so any libpq URI works.
-Unfiltered searches walk the HNSW index. Filtered ones first ask the planner
-how many rows pass: few rows are searched exactly (the ORDER BY expression is
-written so the HNSW index cannot serve it); many rows use an iterative index
-scan (`hnsw.iterative_scan = relaxed_order`, results re-sorted), and if that
+Searches first ask the planner how many rows pass (the whole table when
+unfiltered). Fewer than `exact_below` (default 2000: a sequential scan of
+1280-d halfvec rows is far slower per row than the index) are searched
+exactly, the ORDER BY written so the HNSW index cannot serve it; more use an
+iterative index scan (`hnsw.iterative_scan = relaxed_order`, results re-sorted), and if that
 still returns fewer than k the exact query answers, so no hit is lost.
 """
 
@@ -37,7 +38,7 @@ class PgVectorStore:
         m: int = 16,
         ef_construction: int = 64,
         ef_search: int = 100,
-        exact_below: int = 20_000,
+        exact_below: int = 2_000,
     ) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,50}", table):
             raise ValueError(f"bad table name {table!r}")
@@ -64,6 +65,8 @@ class PgVectorStore:
                 " cid3 text NOT NULL DEFAULT '', price double precision, self_operated boolean)"
             ).format(t, sql.Literal(self.dim))
         )
+        # 1280 halfvec = 2.5 kB: keep it in the row, not TOAST, or every exact scan detoasts.
+        self._conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN embedding SET STORAGE PLAIN").format(t))
         row = self._conn.execute(
             "SELECT atttypmod FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'embedding'",
             (self.table,),

