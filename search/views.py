@@ -32,8 +32,9 @@ from search.services import SearchOutcome, record_search, run_search
 logger = logging.getLogger(__name__)
 
 RECENT_COUNT = 8
-# Status codes by error: the photo cannot be used (422), the engine is down (503), anything else is an answer.
-ERROR_STATUS = {"engine_unavailable": 503, "search_failed": 503, "no_results": 200}
+# Status codes by error: the photo cannot be used (422, the default), too many searches (429), the engine
+# is down (503); "no results" is an answer (200).
+ERROR_STATUS = {"engine_unavailable": 503, "search_failed": 503, "rate_limited": 429, "no_results": 200}
 
 
 class HtmxHttpRequest(HttpRequest):

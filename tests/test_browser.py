@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CatalogItem
-from tests.ui_fixtures import ANDROID
+from tests.ui_fixtures import ANDROID, english_afterwards  # noqa: F401 (autouse fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -95,4 +95,3 @@ def test_a_file_that_is_not_a_photo_shows_the_message_in_place(live_server, db, 
     alert = page.wait_for_selector("#results .error-box[role=alert]", timeout=30_000)
     assert "not a picture" in alert.inner_text()
     assert page.locator("#photo-form").is_visible()  # still on the page, ready for another photo
-

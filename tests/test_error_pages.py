@@ -6,6 +6,8 @@ import pytest
 from django.test import RequestFactory
 from django.views.defaults import server_error
 
+from tests.ui_fixtures import english_afterwards  # noqa: F401 (autouse fixture)
+
 
 def test_500_page_renders_without_a_request_context():
     response = server_error(RequestFactory().get("/"))

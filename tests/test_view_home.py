@@ -10,7 +10,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from search.models import Search
-from tests.ui_fixtures import ANDROID, DESKTOP
+from tests.ui_fixtures import ANDROID, DESKTOP, english_afterwards  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,11 +28,11 @@ def test_csrf_token_is_sent_by_htmx_from_body_headers(client):
     assert headers and json.loads(headers.group(1))["X-CSRFToken"]
 
 
-def test_htmx_is_told_to_swap_422_and_503_bodies(client):
+def test_htmx_is_told_to_swap_422_429_and_503_bodies(client):
     html = client.get(reverse("home")).content.decode()
     config = json.loads(re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', html).group(1))
     swapped = {rule["code"] for rule in config["responseHandling"] if rule["swap"]}
-    assert {"422", "503"} <= swapped
+    assert {"422", "429", "503"} <= swapped
     assert config["allowEval"] is False and config["includeIndicatorStyles"] is False
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from catalog.models import Product, ProductImage
-from tests.ui_fixtures import ANDROID, DESKTOP
+from tests.ui_fixtures import ANDROID, DESKTOP, english_afterwards  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.django_db
 

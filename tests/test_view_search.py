@@ -14,7 +14,7 @@ from search.hits import ProductHit
 from search.models import Search
 from tests.conftest import CatalogItem
 from tests.images import encode, jpeg, textured
-from tests.ui_fixtures import ANDROID, DESKTOP, HTMX, IPHONE, upload
+from tests.ui_fixtures import ANDROID, DESKTOP, HTMX, IPHONE, english_afterwards, upload  # noqa: F401 (autouse fixture)
 
 URL = "/search/"
 

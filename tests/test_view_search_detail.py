@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from search.models import Search
 from search.services import record_search, run_search
-from tests.ui_fixtures import ANDROID, DESKTOP, HTMX
+from tests.ui_fixtures import ANDROID, DESKTOP, HTMX, english_afterwards  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture
