@@ -21,6 +21,7 @@ from vectors.base import Attributes, Filter, Store
 from vectors.copy import copy_store
 from vectors.exact import ExactStore
 from vectors.factory import open_store
+from vectors.hnsw import HnswStore
 
 DIM = 32
 N = 400
@@ -61,7 +62,7 @@ def milvus_uri() -> str:
     return str(uri)
 
 
-KINDS = ["exact", "hnsw", "hnsw-small", "pgvector", "milvus"]
+KINDS = ["exact", "hnsw", "hnsw-small", "hnsw-pca", "pgvector", "milvus"]
 
 Opener = Callable[[], Store]
 
@@ -78,6 +79,10 @@ def _opener(request: pytest.FixtureRequest, kind: str, folder: Path) -> tuple[Op
     opened: list[Store] = []
 
     def make() -> Store:
+        if kind == "hnsw-pca":  # graph over a 16-d projection, candidates re-scored
+            store: Store = HnswStore(DIM, folder / name, exact_below=0, exact_filtered_below=0, reduce_dim=16)
+            opened.append(store)
+            return store
         store = open_store(
             kind.split("-")[0], DIM, index_dir=folder, dsn=dsn, milvus_uri=uri, collection=name, exact_below=exact_below
         )

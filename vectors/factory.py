@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from vectors.base import Store
 
@@ -37,19 +38,14 @@ def open_store(
     if name == "hnsw":
         from vectors.hnsw import HnswStore
 
-        ef = int(os.environ.get("SNAPSHOP_HNSW_EF", "64"))
-        mirror = os.environ.get("SNAPSHOP_HNSW_MIRROR", "float32")  # float16 halves the copy
-        path = Path(index_dir) / f"{collection}.hnsw"
-        if exact_below is None:
-            return HnswStore(dim, path, ef_search=ef, mirror_dtype=mirror)
-        return HnswStore(
-            dim,
-            path,
-            ef_search=ef,
-            mirror_dtype=mirror,
-            exact_below=exact_below,
-            exact_filtered_below=exact_below,
-        )
+        options: dict[str, Any] = {
+            "ef_search": int(os.environ.get("SNAPSHOP_HNSW_EF", "64")),
+            "mirror_dtype": os.environ.get("SNAPSHOP_HNSW_MIRROR", "float32"),  # float16 halves it
+            "reduce_dim": int(os.environ.get("SNAPSHOP_HNSW_REDUCE", "0")),  # graph over a projection
+        }
+        if exact_below is not None:
+            options.update(exact_below=exact_below, exact_filtered_below=exact_below)
+        return HnswStore(dim, Path(index_dir) / f"{collection}.hnsw", **options)
     if name == "pgvector":
         if not dsn:
             raise ValueError("the pgvector store needs a DSN (DATABASE_URL)")
