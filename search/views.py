@@ -130,13 +130,16 @@ def page_context(request: HttpRequest, form: PhotoForm, results: Results | None)
     }
 
 
-def render_results(request: HtmxHttpRequest, form: PhotoForm, results: Results) -> HttpResponse:
+def render_results(
+    request: HtmxHttpRequest, form: PhotoForm, results: Results, status: int | None = None
+) -> HttpResponse:
     """The results fragment (plus the recent list, out of band) for htmx; the whole page otherwise."""
+    status = status or results.status
     if request.htmx and not request.htmx.history_restore_request:
         context = {"results": results, "recent": recent_searches(request), "oob_recent": True}
         template = "search/_error.html" if results.error_code and not results.cards else "search/_results.html"
-        return render(request, template, context, status=results.status)
-    return render(request, "search/home.html", page_context(request, form, results), status=results.status)
+        return render(request, template, context, status=status)
+    return render(request, "search/home.html", page_context(request, form, results), status=status)
 
 
 @require_GET
@@ -180,4 +183,5 @@ def search_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     own = bool(request.session.session_key) and saved.session_key == request.session.session_key
     if not (own or (request.user.is_authenticated and request.user.is_staff)):
         raise Http404("No such search.")
-    return render_results(request, PhotoForm(), results_from_saved(saved, device_of(request)))
+    # The saved search exists, whatever its outcome was: 200.
+    return render_results(request, PhotoForm(), results_from_saved(saved, device_of(request)), status=200)
