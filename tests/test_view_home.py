@@ -111,3 +111,9 @@ def test_unknown_page_uses_the_site_404(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert b'class="site-header"' in response.content
+
+
+def test_without_javascript_a_stylesheet_shows_the_plain_form(client):
+    html = client.get(reverse("home")).content.decode()
+    assert '<noscript><link rel="stylesheet" href="/static/css/nojs.css"></noscript>' in html
+    assert 'class="button button-secondary search-button">Search</button>' in html

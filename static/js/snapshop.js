@@ -2,7 +2,6 @@
    No inline scripts anywhere (a CSP forbids them); everything hooks in from here. */
 (function () {
   "use strict";
-  document.documentElement.classList.add("js");
 
   function form() { return document.getElementById("photo-form"); }
 
