@@ -20,12 +20,19 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
-            "(KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36")
-DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
-              "(KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36"
+)
+DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
 
 
 def shopper_photo(path: Path) -> Path:
@@ -72,8 +79,12 @@ def main() -> None:
         for width, height, agent, mobile in ((360, 800, PHONE_UA, True), (1280, 900, DESKTOP_UA, False)):
             for language in ("en", "zh-CN"):
                 context = browser.new_context(
-                    viewport={"width": width, "height": height}, user_agent=agent, is_mobile=mobile,
-                    has_touch=mobile, device_scale_factor=1, locale=language,
+                    viewport={"width": width, "height": height},
+                    user_agent=agent,
+                    is_mobile=mobile,
+                    has_touch=mobile,
+                    device_scale_factor=1,
+                    locale=language,
                     extra_http_headers={"Accept-Language": language},
                 )
                 page = context.new_page()
