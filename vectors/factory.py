@@ -41,7 +41,9 @@ def open_store(
         options: dict[str, Any] = {
             "ef_search": int(os.environ.get("SNAPSHOP_HNSW_EF", "64")),
             "mirror_dtype": os.environ.get("SNAPSHOP_HNSW_MIRROR", "float32"),  # float16 halves it
-            "reduce_dim": int(os.environ.get("SNAPSHOP_HNSW_REDUCE", "0")),  # graph over a projection
+            # The graph walks a 256-d projection (fitted once the catalog reaches
+            # exact_below rows); candidates are re-scored on the full vectors.
+            "reduce_dim": int(os.environ.get("SNAPSHOP_HNSW_REDUCE", "256" if dim > 512 else "0")),
         }
         if exact_below is not None:
             options.update(exact_below=exact_below, exact_filtered_below=exact_below)

@@ -10,8 +10,13 @@
   search over those rows; a broad one by hnswlib's filter callback (the walk
   goes through every node but collects only passing ones), and if that finds
   fewer than k the exact path answers instead, so hits are never lost.
-- Catalogs under `exact_below` live rows are searched exactly (the graph is
-  still maintained, so growing past the limit needs no rebuild).
+- Catalogs under `exact_below` live rows are searched exactly. Without
+  reduce_dim the graph is maintained from the first row; with it, the
+  projection is fitted and the graph built once, when the catalog first
+  reaches exact_below rows, then maintained incrementally.
+- Measured (1280-d, 100k, 2 busy cores): full graph M16/efC100 build 64-250 s,
+  recall@10 0.992 at ef 64; 256-d projection, 200 candidates re-scored: build
+  27 s, recall@10 0.997, p50 0.5 ms.
 - On disk: a snapshot folder `snap-N/` (graph, mirror, columns) named by the
   file CURRENT, replaced atomically by save().
 """
@@ -44,7 +49,7 @@ class HnswStore:
         exact_filtered_below: int = 5_000,
         mirror_dtype: str = "float32",
         reduce_dim: int = 0,
-        rescore: int = 4,
+        rescore: int = 20,
         threads: int = 0,
     ) -> None:
         self.dim = dim
