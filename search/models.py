@@ -49,6 +49,9 @@ class Search(models.Model):
     upstream_request_id = models.CharField(_("Juhe request id"), max_length=64, blank=True)
     region = models.JSONField(_("region searched"), null=True, blank=True)
     filters = models.JSONField(_("filters"), null=True, blank=True)
+    # Candidate subjects of the photo ([[x0, y0, x1, y1], ...] in fractions, best first) and quality hints.
+    subjects = models.JSONField(_("subjects found"), null=True, blank=True)
+    hints = models.JSONField(_("photo hints"), null=True, blank=True)
 
     objects = SearchQuerySet.as_manager()
 
