@@ -1,7 +1,17 @@
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.static import serve
+
+
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    """Query photos and catalog pictures; a production site would put these behind its web server.
+
+    MEDIA_ROOT is read per request so that a changed setting (tests, a second data folder) is honoured.
+    """
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -9,6 +19,5 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("search.urls")),
     path("", include("api.urls")),
-    # Query photos and catalog pictures; a production site would put these behind its web server.
-    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media, name="media"),
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from catalog.index import get_local_index, reset_local_index
 from catalog.models import Product
@@ -29,6 +30,8 @@ def isolated_files(settings, tmp_path: Path) -> Iterator[None]:
     reset_local_index()
     yield
     reset_local_index()
+    # A request in another language leaves it active in this thread; the next test starts in English.
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def grocery_rows(limit: int) -> list[dict[str, str]]:
