@@ -23,6 +23,10 @@ ERROR_MESSAGES = {
     "bad_image": _("This picture cannot be searched. Try another photo."),
     "no_results": _("No matching products were found. Try a closer photo of one product."),
     "engine_unavailable": _("The search engine is not available right now. Please try again later."),
+    "bad_region": _("That part of the photo is too small to search. Make the box larger."),
+    "photo_gone": _("The photo of this search is no longer available. Search with a new photo."),
+    "no_words": _("Type what you are looking for, or search with a photo."),
+    "no_text_results": _("No product names or descriptions have all of these words."),
 }
 GENERIC_ERROR = _("The search could not be completed. Please try again.")
 

@@ -9,24 +9,23 @@ so the message lands where the results would.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
-from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from search.devices import device_kind
 from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
 from search.models import Search, SearchHit
+from search.photo import QueryPhoto
+from search.refine import MAX_PAGE, MAX_RESULTS, Facets, State
 from search.services import SearchOutcome, record_search, run_search
 
 logger = logging.getLogger(__name__)
@@ -68,6 +67,28 @@ class Results:
     error_message: str = ""
     notice: str = ""
     uncertain: bool = False
+    # Refining (issue 5): the state in the URL, the page's own URL, how many hits in all, the facets.
+    state: State = field(default_factory=State)
+    base_url: str = ""
+    total: int = 0
+    facets: Facets | None = None
+    textual: bool = False  # found by words, not by a photo: no similarity to show
+    photo: QueryPhoto | None = None
+
+    @property
+    def shown_count(self) -> int:
+        return min(self.state.shown, self.total)
+
+    @property
+    def page_url(self) -> str:
+        return self.base_url + self.state.query_string()
+
+    @property
+    def more_query(self) -> str:
+        """The query string of the next page, or "" when everything (or the cap of 100) is shown."""
+        if self.total > self.state.shown and self.state.page < MAX_PAGE:
+            return self.state.query_string(page=self.state.page + 1)
+        return ""
 
     @property
     def status(self) -> int:
@@ -80,8 +101,8 @@ class Results:
         return self.search.thumbnail.url if self.search and self.search.thumbnail else ""
 
 
-def cards_for(hits: list[ProductHit], device: str) -> list[Card]:
-    return [Card(hit=hit, buy_link=hit.buy_link(device), rank=rank) for rank, hit in enumerate(hits, start=1)]
+def cards_for(hits: list[ProductHit], device: str, start: int = 1) -> list[Card]:
+    return [Card(hit=hit, buy_link=hit.buy_link(device), rank=rank) for rank, hit in enumerate(hits, start=start)]
 
 
 def results_from_outcome(outcome: SearchOutcome, search: Search | None, device: str) -> Results:
@@ -136,6 +157,8 @@ def render_results(
     """The results fragment (plus the recent list, out of band) for htmx; the whole page otherwise."""
     status = status or results.status
     if request.htmx and not request.htmx.history_restore_request:
+        if request.htmx.target == "grid" and not results.error_code:  # "show more": the next page's cards only
+            return render(request, "search/_more_cards.html", {"results": results}, status=status)
         context = {"results": results, "recent": recent_searches(request), "oob_recent": True}
         template = "search/_error.html" if results.error_code and not results.cards else "search/_results.html"
         return render(request, template, context, status=status)
@@ -149,18 +172,20 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 def search(request: HtmxHttpRequest) -> HttpResponse:
+    """A new search: an uploaded photo, a region of a saved search's photo, or a catalog product's picture."""
+    from search import views_results
+
+    if request.POST.get("search"):
+        return views_results.search_region(request)
+    if request.POST.get("sku"):
+        return views_results.search_like(request)
     form = PhotoForm(request.POST, request.FILES)
     if not form.is_valid():
         code, message = form.error()
         return render_results(request, form, Results(cards=[], error_code=code, error_message=message))
     data = form.photo_bytes()
-    outcome = run_search(data)
-    device = device_of(request)
-    saved = save_history(request, outcome, data, device)
-    response = render_results(request, PhotoForm(), results_from_outcome(outcome, saved, device))
-    if saved is not None and request.htmx:
-        push_url(response, reverse("search_detail", args=[saved.pk]))
-    return response
+    outcome = run_search(data, limit=MAX_RESULTS)
+    return views_results.answer(request, outcome, data)
 
 
 def save_history(request: HttpRequest, outcome: SearchOutcome, data: bytes, device: str) -> Search | None:
@@ -173,15 +198,3 @@ def save_history(request: HttpRequest, outcome: SearchOutcome, data: bytes, devi
     except (DatabaseError, OSError):
         logger.exception("could not save search history")
         return None
-
-
-@require_GET
-@vary_on_headers("HX-Request")
-def search_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Re-open a saved search: only from the session that made it, or by staff."""
-    saved = get_object_or_404(Search, pk=pk)
-    own = bool(request.session.session_key) and saved.session_key == request.session.session_key
-    if not (own or (request.user.is_authenticated and request.user.is_staff)):
-        raise Http404("No such search.")
-    # The saved search exists, whatever its outcome was: 200.
-    return render_results(request, PhotoForm(), results_from_saved(saved, device_of(request)), status=200)

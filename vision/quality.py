@@ -36,9 +36,7 @@ def laplacian_variance(pixels: np.ndarray) -> float:
     """Variance of the 4-neighbour Laplacian: low when there are no sharp edges."""
     if pixels.shape[0] < 3 or pixels.shape[1] < 3:
         return 0.0
-    lap = (
-        pixels[:-2, 1:-1] + pixels[2:, 1:-1] + pixels[1:-1, :-2] + pixels[1:-1, 2:] - 4.0 * pixels[1:-1, 1:-1]
-    )
+    lap = pixels[:-2, 1:-1] + pixels[2:, 1:-1] + pixels[1:-1, :-2] + pixels[1:-1, 2:] - 4.0 * pixels[1:-1, 1:-1]
     return float(lap.var())
 
 

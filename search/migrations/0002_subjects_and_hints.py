@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('search', '0001_initial'),
+        ("search", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='search',
-            name='hints',
-            field=models.JSONField(blank=True, null=True, verbose_name='photo hints'),
+            model_name="search",
+            name="hints",
+            field=models.JSONField(blank=True, null=True, verbose_name="photo hints"),
         ),
         migrations.AddField(
-            model_name='search',
-            name='subjects',
-            field=models.JSONField(blank=True, null=True, verbose_name='subjects found'),
+            model_name="search",
+            name="subjects",
+            field=models.JSONField(blank=True, null=True, verbose_name="subjects found"),
         ),
     ]

@@ -1,0 +1,149 @@
+"""Where a result list comes from: a saved search (its stored hits, or the engine again within a filter),
+the catalog by words (no photo), and what we learn about a photo (candidate subjects, quality hints)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from PIL import Image
+
+from catalog.index import product_hit
+from catalog.models import Product
+from search.hits import ProductHit
+from search.models import Search
+from search.refine import MAX_RESULTS, State, within, words_match
+from search.services import run_search
+from vision.engine import Box
+from vision.quality import photo_hints
+
+logger = logging.getLogger(__name__)
+CACHE_SECONDS = 600
+MIN_REGION_SIDE = 0.02
+
+
+def parse_region(text: str) -> Box | None:
+    """ "x0,y0,x1,y1" in fractions of the photo; None when it is not four numbers making a usable box."""
+    try:
+        x0, y0, x1, y1 = (float(part) for part in text.split(","))
+    except ValueError:
+        return None
+    box = Box(x0, y0, x1, y1).clamp()
+    if box.x1 - box.x0 < MIN_REGION_SIDE or box.y1 - box.y0 < MIN_REGION_SIDE:
+        return None
+    return box
+
+
+def region_text(box: Box | list[float] | tuple[float, ...] | dict[str, float] | None) -> str:
+    if box is None:
+        return ""
+    if isinstance(box, dict):
+        values = [box.get(k, 0.0) for k in ("x0", "y0", "x1", "y1")]
+    elif isinstance(box, Box):
+        values = [box.x0, box.y0, box.x1, box.y1]
+    else:
+        values = list(box)
+    return ",".join(f"{float(v):.4f}" for v in values)
+
+
+def saved_region(search: Search) -> Box | None:
+    """The region a saved search looked at; None for the whole photo."""
+    box = parse_region(region_text(search.region)) if search.region else None
+    if box is None or (box.x0 <= 0.001 and box.y0 <= 0.001 and box.x1 >= 0.999 and box.y1 >= 0.999):
+        return None
+    return box
+
+
+def photo_bytes(search: Search) -> bytes | None:
+    if not search.photo:
+        return None
+    try:
+        with search.photo.open("rb") as handle:
+            return handle.read()
+    except OSError:
+        logger.warning("photo of search %s is missing", search.pk)
+        return None
+
+
+def with_descriptions(hits: list[ProductHit]) -> list[ProductHit]:
+    """Stored hits carry no description: take it from the catalog (for the keyword box)."""
+    missing = {h.sku_id for h in hits if not h.description}
+    if not missing:
+        return hits
+    found = dict(Product.objects.filter(sku_id__in=missing).values_list("sku_id", "description"))
+    for hit in hits:
+        if not hit.description:
+            hit.description = found.get(hit.sku_id, "")
+    return hits
+
+
+def hits_of_search(search: Search, state: State) -> tuple[list[ProductHit], str]:
+    """(hits before paging, error code). No filter: the stored hits. A filter: the engine again, cached."""
+    flt = state.engine_filter()
+    if flt is None:
+        hits = search.product_hits()
+    else:
+        key = "snapshop-refine:" + hashlib.sha256(f"{search.pk}:{search.request_id}:{flt}".encode()).hexdigest()
+        cached = cache.get(key)
+        if cached is None:
+            data = photo_bytes(search)
+            if data is None:
+                return within(search.product_hits(), flt), ""
+            outcome = run_search(data, backend=search.backend, region=saved_region(search), flt=flt, limit=MAX_RESULTS)
+            if outcome.error_code and outcome.error_code != "no_results":
+                return [], outcome.error_code
+            # Whatever the backend did with the filter, only hits inside it are shown.
+            cached = within(outcome.hits, flt)
+            cache.set(key, cached, CACHE_SECONDS)
+        hits = list(cached)
+    if state.q:
+        words = state.q.split()
+        hits = [h for h in with_descriptions(hits) if words_match(h, words)]
+    return hits, ""
+
+
+def catalog_hits(state: State) -> list[ProductHit]:
+    """A plain text search over the catalog (no photo): names and descriptions with every word."""
+    products = Product.objects.text_search(state.q).prefetch_related("images")
+    flt = state.engine_filter()
+    if flt is not None:
+        if flt.cid1:
+            products = products.filter(cid1=flt.cid1)
+        if flt.cid2:
+            products = products.filter(cid2=flt.cid2)
+        if flt.cid3:
+            products = products.filter(cid3=flt.cid3)
+        if state.price_min is not None:
+            products = products.filter(price__gte=state.price_min)
+        if state.price_max is not None:
+            products = products.filter(price__lte=state.price_max)
+        if state.self_only:
+            products = products.filter(ware_label="自营")
+    return [
+        product_hit(product, [image.url for image in product.images.all() if image.url])
+        for product in products.order_by("name", "pk")[:MAX_RESULTS]
+    ]
+
+
+def analyse(image: Image.Image) -> tuple[list[list[float]], list[str]]:
+    """Candidate subjects (up to 5, best first, as [x0, y0, x1, y1]) and quality hints of a photo.
+    Advice only: any failure here leaves both empty rather than costing the search."""
+    subjects: list[Box] = []
+    try:
+        from vision.engine import get_engine
+
+        engine = get_engine(Path(settings.SNAPSHOP_MODEL_PATH))
+        subjects = [box.clamp() for box in engine.detect_subjects(image)][:5]
+    except Exception:  # no model, or a picture the detector cannot read: no chips
+        logger.warning("subject detection failed", exc_info=True)
+    try:
+        hints = photo_hints(image, subjects)
+    except Exception:  # hints are advice
+        logger.warning("photo hints failed", exc_info=True)
+        hints = []
+    usable = [b for b in subjects if (b.x1 - b.x0) * (b.y1 - b.y0) > 0.005]
+    boxes = [[round(float(v), 4) for v in (b.x0, b.y0, b.x1, b.y1)] for b in usable]
+    return boxes, hints

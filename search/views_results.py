@@ -1,0 +1,173 @@
+"""Result pages: a saved search refined by the state in its URL, new searches made from a saved one
+(a region of its photo) or from a catalog product ("more like this"), and the text search.
+
+Refining (filters, sort, keyword, page) is a GET of the same page with a query string, so the URL is
+the state: htmx pushes it, the back button and a shared link restore it. Searching a region or
+"more like this" is a POST that records a new search (a new history row with its own copy of the photo).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
+
+from catalog.models import Product
+from search.forms import PhotoForm, error_text
+from search.models import Search
+from search.photo import QueryPhoto
+from search.refine import MAX_RESULTS, PAGE_SIZE, State, facets, ordered
+from search.services import SearchOutcome, run_search
+from search.sources import analyse, catalog_hits, hits_of_search, parse_region, photo_bytes, saved_region
+from search.views import (
+    HtmxHttpRequest,
+    Results,
+    cards_for,
+    device_of,
+    render_results,
+    results_from_outcome,
+    results_from_saved,
+    save_history,
+)
+from vision.engine import Box
+
+logger = logging.getLogger(__name__)
+
+
+def own_search(request: HttpRequest, pk: object) -> Search:
+    """A saved search of this session (or any, for staff); 404 otherwise."""
+    try:
+        search = get_object_or_404(Search, pk=int(str(pk)))
+    except ValueError as exc:
+        raise Http404("No such search.") from exc
+    own = bool(request.session.session_key) and search.session_key == request.session.session_key
+    if not (own or (request.user.is_authenticated and request.user.is_staff)):
+        raise Http404("No such search.")
+    return search
+
+
+def refined_results(request: HttpRequest, search: Search, state: State) -> Results:
+    """The saved search as the state asks: within the filters, narrowed by the keyword, sorted, paged."""
+    device = device_of(request)
+    results = results_from_saved(search, device)
+    results.state = state
+    results.base_url = reverse("search_detail", args=[search.pk])
+    results.photo = QueryPhoto.of(search)
+    if search.error_code and not results.cards:
+        return results
+    hits, error = hits_of_search(search, state)
+    if error:
+        results.cards, results.error_code, results.error_message = [], error, error_text(error)
+        return results
+    results.total = len(hits)
+    results.facets = facets(hits, state)
+    shown = ordered(hits, state.sort)
+    if request_wants_more(request):
+        start = (state.page - 1) * PAGE_SIZE
+        results.cards = cards_for(shown[start : state.shown], device, start=start + 1)
+    else:
+        results.cards = cards_for(shown[: state.shown], device)
+    if state.refined:
+        results.uncertain = False
+    return results
+
+
+def request_wants_more(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and htmx.target == "grid" and not htmx.history_restore_request  # type: ignore[union-attr]
+
+
+def answer(request: HtmxHttpRequest, outcome: SearchOutcome, data: bytes, parent: Search | None = None) -> HttpResponse:
+    """Record a new search and show it; htmx gets its permalink pushed."""
+    device = device_of(request)
+    saved = save_history(request, outcome, data, device)
+    if saved is None:  # history could not be written: the results still show, without refining
+        results = results_from_outcome(outcome, None, device)
+        results.cards = results.cards[:PAGE_SIZE]
+        return render_results(request, PhotoForm(), results)
+    if parent is not None:
+        saved.subjects, saved.hints = parent.subjects, parent.hints
+    elif outcome.photo is not None:
+        saved.subjects, saved.hints = analyse(outcome.photo.image)
+    Search.objects.filter(pk=saved.pk).update(subjects=saved.subjects, hints=saved.hints)
+    if (parent is not None or request.POST.get("sku")) and not request.htmx:
+        return redirect("search_detail", saved.pk)  # a plain form (history's "search again"): the permalink
+    results = refined_results(request, saved, State())
+    response = render_results(request, PhotoForm(), results, status=results.status)
+    if request.htmx:
+        push_url(response, reverse("search_detail", args=[saved.pk]))
+    return response
+
+
+def refused(request: HtmxHttpRequest, code: str) -> HttpResponse:
+    return render_results(request, PhotoForm(), Results(cards=[], error_code=code, error_message=error_text(code)))
+
+
+def search_region(request: HtmxHttpRequest) -> HttpResponse:
+    """Search again with a saved search's stored photo: a region of it, or the same region ("search again")."""
+    parent = own_search(request, request.POST.get("search", ""))
+    region: Box | None
+    if request.POST.get("region"):
+        region = parse_region(request.POST["region"])
+        if region is None:
+            return refused(request, "bad_region")
+    else:
+        region = saved_region(parent)
+    data = photo_bytes(parent)
+    if data is None:
+        return refused(request, "photo_gone")
+    outcome = run_search(data, region=region, limit=MAX_RESULTS)
+    return answer(request, outcome, data, parent=parent)
+
+
+def search_like(request: HtmxHttpRequest) -> HttpResponse:
+    """ "More like this": search with the product's own picture, recorded like any search."""
+    product = Product.objects.filter(sku_id=request.POST.get("sku", "")[:64]).first()
+    picture = product.images.exclude(image="").first() if product else None
+    if picture is None:
+        return refused(request, "photo_gone")
+    try:
+        with picture.image.open("rb") as handle:
+            data = handle.read()
+    except OSError:
+        logger.warning("picture of %s is missing", product)
+        return refused(request, "photo_gone")
+    return answer(request, run_search(data, limit=MAX_RESULTS), data)
+
+
+@require_GET
+@vary_on_headers("HX-Request", "HX-Target")
+def search_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A saved search's permalink: only from the session that made it, or by staff. The query string
+    refines it (see search.refine.State)."""
+    search = own_search(request, pk)
+    results = refined_results(request, search, State.from_query(request.GET))
+    status = results.status if results.error_code in {"engine_unavailable", "search_failed"} else 200
+    return render_results(request, PhotoForm(), results, status=status)
+
+
+@require_GET
+@vary_on_headers("HX-Request", "HX-Target")
+def find(request: HtmxHttpRequest) -> HttpResponse:
+    """Search the catalog by words, for a shopper without a photo."""
+    state = State.from_query(request.GET)
+    if not state.q:
+        return render_results(request, PhotoForm(), Results(cards=[], error_code="no_words"), status=200)
+    hits = catalog_hits(state)
+    results = Results(cards=[], state=state, base_url=reverse("find"), textual=True, total=len(hits))
+    results.facets = facets(hits, state)
+    shown = ordered(hits, state.sort)
+    if request_wants_more(request):
+        start = (state.page - 1) * PAGE_SIZE
+        results.cards = cards_for(shown[start : state.shown], device_of(request), start=start + 1)
+    else:
+        results.cards = cards_for(shown[: state.shown], device_of(request))
+    if not hits:
+        results.error_code = "no_results"
+        results.error_message = error_text("no_text_results")
+    return render_results(request, PhotoForm(), results, status=200)

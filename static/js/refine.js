@@ -1,0 +1,175 @@
+/* SnapShop result page: the search box on the photo (Cropper.js, loaded only when a result shows),
+   subject chips, keyboard control of the box, focus after refining and "show more".
+   No inline scripts (CSP): everything hooks in from here; Cropper.js sets positions through the CSSOM. */
+(function () {
+  "use strict";
+
+  var STEP = 0.02;          /* arrow keys move or resize the box by 2 % of the photo */
+  var DRAG_DELAY = 350;     /* ms after a drag ends before searching */
+  var KEY_DELAY = 900;      /* ms after the last arrow key before searching */
+  var loading = null;
+  document.documentElement.classList.add("js-ready");
+
+  function loadCropper(done) {
+    if (window.Cropper) { done(); return; }
+    if (!loading) {
+      loading = [];
+      var body = document.body;
+      var css = document.createElement("link");
+      css.rel = "stylesheet";
+      css.href = body.dataset.cropperCss;
+      document.head.appendChild(css);
+      var script = document.createElement("script");
+      script.src = body.dataset.cropperJs;
+      script.onload = function () { var queue = loading; loading = null; queue.forEach(function (f) { f(); }); };
+      document.head.appendChild(script);
+    }
+    if (loading) loading.push(done); else done();
+  }
+
+  function parseBox(text) {
+    var parts = (text || "").split(",").map(parseFloat);
+    if (parts.length !== 4 || parts.some(isNaN)) return [0, 0, 1, 1];
+    return parts;
+  }
+  function boxText(box) { return box.map(function (v) { return Math.min(1, Math.max(0, v)).toFixed(4); }).join(","); }
+
+  function fractions(cropper) {
+    var image = cropper.getImageData();
+    var data = cropper.getData();
+    return [data.x / image.naturalWidth, data.y / image.naturalHeight,
+            (data.x + data.width) / image.naturalWidth, (data.y + data.height) / image.naturalHeight];
+  }
+
+  function setFractions(cropper, box) {
+    var image = cropper.getImageData();
+    cropper.setData({
+      x: box[0] * image.naturalWidth, y: box[1] * image.naturalHeight,
+      width: (box[2] - box[0]) * image.naturalWidth, height: (box[3] - box[1]) * image.naturalHeight
+    });
+  }
+
+  function searchRegion(figure, cropper) {
+    var form = figure.querySelector("[data-region-form]");
+    var input = figure.querySelector("[data-region-input]");
+    if (!form || !input) return;
+    var box = fractions(cropper);
+    var before = parseBox(input.value);
+    var moved = box.some(function (v, i) { return Math.abs(v - before[i]) > 0.005; });
+    if (!moved) return;
+    input.value = boxText(box);
+    if (typeof form.requestSubmit === "function") form.requestSubmit(); else htmx.trigger(form, "submit");
+  }
+
+  function initRegion(img) {
+    if (img.cropper || img.dataset.cropperPending) return;
+    var figure = img.closest("[data-region-search]");
+    if (!figure) return;
+    img.dataset.cropperPending = "1";
+    loadCropper(function () {
+      var start = function () {
+        delete img.dataset.cropperPending;
+        if (!img.isConnected || img.cropper) return;
+        var timer = null;
+        var cropper = new window.Cropper(img, {
+          viewMode: 1, dragMode: "crop", autoCropArea: 1, movable: false, rotatable: false, scalable: false,
+          zoomable: false, zoomOnTouch: false, zoomOnWheel: false, guides: false, background: false,
+          checkOrientation: false, checkCrossOrigin: false, restore: false, toggleDragModeOnDblclick: false,
+          minCropBoxWidth: 24, minCropBoxHeight: 24,
+          ready: function () { setFractions(img.cropper, parseBox(img.dataset.box)); figure.classList.add("has-cropper"); },
+          cropend: function () {
+            clearTimeout(timer);
+            timer = setTimeout(function () { searchRegion(figure, cropper); }, DRAG_DELAY);
+          }
+        });
+        var holder = figure.querySelector(".query-photo");
+        if (holder && !holder.dataset.keys) {
+          holder.dataset.keys = "1";
+          holder.addEventListener("keydown", function (event) {
+            var live = img.cropper;
+            if (!live) return;
+            if (event.key === "Enter") { event.preventDefault(); searchRegion(figure, live); return; }
+            var dx = { ArrowLeft: -STEP, ArrowRight: STEP }[event.key] || 0;
+            var dy = { ArrowUp: -STEP, ArrowDown: STEP }[event.key] || 0;
+            if (!dx && !dy) return;
+            event.preventDefault();
+            var box = fractions(live);
+            if (event.shiftKey) { box[2] = Math.max(box[0] + 0.05, box[2] + dx); box[3] = Math.max(box[1] + 0.05, box[3] + dy); }
+            else {
+              dx = Math.min(Math.max(dx, -box[0]), 1 - box[2]);
+              dy = Math.min(Math.max(dy, -box[1]), 1 - box[3]);
+              box = [box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy];
+            }
+            setFractions(live, box);
+            clearTimeout(timer);
+            timer = setTimeout(function () { searchRegion(figure, live); }, KEY_DELAY);
+          });
+        }
+      };
+      if (img.complete && img.naturalWidth) start(); else img.addEventListener("load", start, { once: true });
+    });
+  }
+
+  /* A chip shows its part of the photo: the thumbnail scaled and shifted inside a small square. */
+  function placeChip(img) {
+    var apply = function () {
+      var box = parseBox(img.dataset.box);
+      var frame = img.parentElement;
+      var side = frame.clientWidth || 40;
+      var w = img.naturalWidth, h = img.naturalHeight;
+      if (!w || !h) return;
+      var bw = (box[2] - box[0]) * w, bh = (box[3] - box[1]) * h;
+      var scale = side / Math.max(bw, bh, 1);
+      img.style.width = (w * scale) + "px";
+      img.style.height = (h * scale) + "px";
+      img.style.maxWidth = "none";
+      img.style.left = (-box[0] * w * scale + (side - bw * scale) / 2) + "px";
+      img.style.top = (-box[1] * h * scale + (side - bh * scale) / 2) + "px";
+    };
+    if (img.complete && img.naturalWidth) apply(); else img.addEventListener("load", apply, { once: true });
+  }
+
+  function setUp(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("img[data-cropper]").forEach(initRegion);
+    (root.querySelectorAll ? root : document).querySelectorAll(".chip-thumb img[data-box]").forEach(placeChip);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setUp(document); });
+  document.addEventListener("htmx:load", function (event) { setUp(event.target || document); });
+
+  /* htmx keeps a copy of the page for the back button: keep it free of Cropper's own markup. */
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    document.querySelectorAll("img[data-cropper]").forEach(function (img) {
+      if (img.cropper) img.cropper.destroy();
+    });
+    setTimeout(function () { setUp(document); }, 0);
+  });
+  document.addEventListener("htmx:historyRestore", function () { setUp(document); });
+
+  /* Refining keeps the keyboard where it was; "show more" moves it to the first new card. */
+  var refocus = null;
+  var cardsBefore = 0;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    var active = document.activeElement;
+    refocus = null;
+    if (elt && elt.closest && elt.closest("#refine") && active && active.name && active.closest("#refine")) {
+      refocus = active.name;
+    }
+    var grid = document.getElementById("grid");
+    cardsBefore = grid ? grid.children.length : 0;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target) return;
+    if (target.id === "results" && refocus) {
+      var field = document.querySelector("#refine [name='" + refocus + "']");
+      if (field) field.focus({ preventScroll: true });
+      refocus = null;
+    } else if (target.id === "grid") {
+      var first = target.children[cardsBefore];
+      var control = first && first.querySelector("a, button");
+      if (control) control.focus({ preventScroll: true });
+    }
+  });
+})();
