@@ -13,14 +13,13 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import QueryDict
 
 from search.hits import ProductHit
 from vectors.base import Filter
 
-PAGE_SIZE = 20
 MAX_RESULTS = 100
-MAX_PAGE = MAX_RESULTS // PAGE_SIZE
 SORTS = ("best", "price_asc", "price_desc")
 
 
@@ -32,9 +31,18 @@ def _decimal(value: str | None) -> Decimal | None:
     return number if number.is_finite() and number >= 0 else None
 
 
+def page_size() -> int:
+    """Cards per page (SNAPSHOP_RESULTS_PER_PAGE), at most the 100 a search keeps."""
+    return min(max(int(settings.SNAPSHOP_RESULTS_PER_PAGE), 1), MAX_RESULTS)
+
+
+def max_page() -> int:
+    return -(-MAX_RESULTS // page_size())
+
+
 def _page(value: str | None) -> int:
     try:
-        return min(max(int(value or "1"), 1), MAX_PAGE)
+        return min(max(int(value or "1"), 1), max_page())
     except ValueError:
         return 1
 
@@ -107,7 +115,7 @@ class State:
 
     @property
     def shown(self) -> int:
-        return self.page * PAGE_SIZE
+        return min(self.page * page_size(), MAX_RESULTS)
 
 
 @dataclass

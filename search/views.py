@@ -25,7 +25,7 @@ from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
 from search.models import Search, SearchHit
 from search.photo import QueryPhoto
-from search.refine import MAX_PAGE, MAX_RESULTS, Facets, State
+from search.refine import MAX_RESULTS, Facets, State, max_page
 from search.services import SearchOutcome, record_search, run_search
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class Results:
     @property
     def more_query(self) -> str:
         """The query string of the next page, or "" when everything (or the cap of 100) is shown."""
-        if self.total > self.state.shown and self.state.page < MAX_PAGE:
+        if self.total > self.state.shown and self.state.page < max_page():
             return self.state.query_string(page=self.state.page + 1)
         return ""
 

@@ -21,7 +21,7 @@ from catalog.models import Product
 from search.forms import PhotoForm, error_text
 from search.models import Search
 from search.photo import QueryPhoto
-from search.refine import MAX_RESULTS, PAGE_SIZE, State, facets, ordered
+from search.refine import MAX_RESULTS, State, facets, ordered, page_size
 from search.services import SearchOutcome, run_search
 from search.sources import analyse, catalog_hits, hits_of_search, parse_region, photo_bytes, saved_region
 from search.views import (
@@ -68,7 +68,7 @@ def refined_results(request: HttpRequest, search: Search, state: State) -> Resul
     results.facets = facets(hits, state)
     shown = ordered(hits, state.sort)
     if request_wants_more(request):
-        start = (state.page - 1) * PAGE_SIZE
+        start = (state.page - 1) * page_size()
         results.cards = cards_for(shown[start : state.shown], device, start=start + 1)
     else:
         results.cards = cards_for(shown[: state.shown], device)
@@ -88,7 +88,7 @@ def answer(request: HtmxHttpRequest, outcome: SearchOutcome, data: bytes, parent
     saved = save_history(request, outcome, data, device)
     if saved is None:  # history could not be written: the results still show, without refining
         results = results_from_outcome(outcome, None, device)
-        results.cards = results.cards[:PAGE_SIZE]
+        results.cards = results.cards[: page_size()]
         return render_results(request, PhotoForm(), results)
     if parent is not None:
         saved.subjects, saved.hints = parent.subjects, parent.hints
@@ -163,7 +163,7 @@ def find(request: HtmxHttpRequest) -> HttpResponse:
     results.facets = facets(hits, state)
     shown = ordered(hits, state.sort)
     if request_wants_more(request):
-        start = (state.page - 1) * PAGE_SIZE
+        start = (state.page - 1) * page_size()
         results.cards = cards_for(shown[start : state.shown], device_of(request), start=start + 1)
     else:
         results.cards = cards_for(shown[: state.shown], device_of(request))

@@ -1,0 +1,179 @@
+"""The result page in headless Debian Chromium at phone width: the box, chips, filters, sort,
+"show more", back button, "more like this" and deleting history.
+
+Skipped with the reason printed when /usr/bin/chromium is absent (like tests/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from search.models import Search
+from tests.conftest import CatalogItem
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON
+from tests.ui_fixtures import ANDROID
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
+]
+TIMEOUT = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One Chromium for the module; each test gets its own context (cookies, session).
+    Playwright's sync API keeps an event loop in this thread: let the tests' ORM calls through."""
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+    monkeypatch.undo()
+
+
+@pytest.fixture
+def page(browser, settings):  # type: ignore[no-untyped-def]
+    settings.SNAPSHOP_RESULTS_PER_PAGE = 4  # the 12-product catalog then has three pages
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        user_agent=ANDROID,
+        is_mobile=True,
+        has_touch=True,
+        locale="en-US",
+    )
+    context.route(re.compile(r"https://(m\.)?shop\.example\.com/.*"), lambda route: route.fulfill(body="shop"))
+    yield context.new_page()
+    context.close()
+
+
+def two_products(a: Path, b: Path, tmp_path: Path) -> Path:
+    """Two product pictures side by side on a grey table, as a shopper photographs them."""
+    table = Image.new("RGB", (900, 450), (200, 196, 190))
+    for number, path in enumerate((a, b)):
+        picture = Image.open(path).convert("RGB").resize((360, 360))
+        table.paste(picture, (45 + number * 450, 45))
+    out = tmp_path / "two.jpg"
+    buffer = io.BytesIO()
+    table.save(buffer, "JPEG", quality=90)
+    out.write_bytes(buffer.getvalue())
+    return out
+
+
+def search_with(page, url: str, photo: Path) -> int:  # type: ignore[no-untyped-def]
+    page.goto(url + "/")
+    page.set_input_files("#id_photo", str(photo))
+    page.wait_for_selector("#grid .card", timeout=TIMEOUT)
+    page.wait_for_selector(".query.has-cropper", timeout=TIMEOUT)
+    return current_search(page)
+
+
+def current_search(page) -> int:  # type: ignore[no-untyped-def]
+    match = re.search(r"/s/(\d+)/", page.url)
+    assert match, page.url
+    return int(match.group(1))
+
+
+def card_names(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.locator("#grid .card-name").all_inner_texts()
+
+
+def test_adjusting_the_box_searches_that_region(live_server, small_catalog: list[CatalogItem], page, tmp_path):
+    photo = two_products(small_catalog[2].picture, small_catalog[7].picture, tmp_path)
+    first = search_with(page, live_server.url, photo)
+    before = card_names(page)
+    box = page.locator(".cropper-crop-box").bounding_box()
+    holder = page.locator(".query-photo").bounding_box()
+    assert box and holder
+    # Drag the box (from its middle) to the right half of the photo, where the other product is.
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + holder["width"] / 2, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
+    page.wait_for_selector(".query.has-cropper", timeout=TIMEOUT)
+    second = Search.objects.get(pk=current_search(page))
+    assert second.region["x0"] > 0.3  # the region searched is the one drawn
+    assert card_names(page) != before
+    assert card_names(page)[0] == small_catalog[7].product.name
+
+
+def test_a_chip_searches_its_region(live_server, small_catalog: list[CatalogItem], page, tmp_path):
+    photo = two_products(small_catalog[2].picture, small_catalog[7].picture, tmp_path)
+    first = search_with(page, live_server.url, photo)
+    chips = page.locator("button.chip")
+    assert chips.count() >= 2
+    chips.nth(1).click()
+    page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
+    page.wait_for_selector("button.chip[aria-pressed=true]", timeout=TIMEOUT)
+    chosen = Search.objects.get(pk=current_search(page))
+    assert chosen.region and chosen.photo and chosen.photo.name != Search.objects.get(pk=first).photo.name
+
+
+def test_a_filter_and_a_sort_change_the_grid_and_back_restores(live_server, small_catalog: list[CatalogItem], page):
+    search_with(page, live_server.url, small_catalog[4].picture)
+    everything = page.locator(".shown").inner_text()
+    page.locator(".facets summary").click()
+    facet = page.locator("a.facet").first
+    category = facet.get_attribute("data-facet")
+    facet.click()
+    page.wait_for_url(re.compile(r"cid1="), timeout=TIMEOUT)
+    page.wait_for_selector("#grid .card")
+    assert all(category in text for text in page.locator("#grid .crumbs").all_inner_texts())
+
+    page.select_option("[data-sort]", "price_asc")
+    page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    page.wait_for_selector("#grid .card")
+    prices = [float(v) for v in page.locator("#grid .card-price data").evaluate_all("els => els.map(e => e.value)")]
+    assert prices == sorted(prices) and prices
+
+    page.go_back()
+    page.wait_for_url(lambda url: "sort=" not in url, timeout=TIMEOUT)
+    page.go_back()
+    page.wait_for_url(lambda url: "cid1=" not in url, timeout=TIMEOUT)
+    page.wait_for_selector("#grid .card")
+    assert page.locator(".shown").inner_text() == everything
+
+
+def test_show_more_appends_the_next_page(live_server, small_catalog: list[CatalogItem], page):
+    search_with(page, live_server.url, small_catalog[4].picture)
+    first_page = card_names(page)
+    assert len(first_page) == 4
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    scrolled = page.evaluate("window.scrollY")
+    page.locator("[data-more]").click()
+    page.locator("#grid .card").nth(7).wait_for(timeout=TIMEOUT)
+    assert card_names(page)[:4] == first_page  # appended, not replaced
+    assert "page=2" in page.url
+    assert abs(page.evaluate("window.scrollY") - scrolled) < 200  # the shopper stays where they were
+
+
+def test_more_like_this_searches_with_the_product_picture(live_server, small_catalog: list[CatalogItem], page):
+    first = search_with(page, live_server.url, small_catalog[4].picture)
+    card = page.locator("#grid .card").nth(1)
+    name = card.locator(".card-name").inner_text()
+    card.locator("[data-like]").click()
+    page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
+    page.wait_for_selector("#grid .card")
+    assert card_names(page)[0] == name
+    assert Search.objects.count() == 2
+
+
+def test_deleting_a_search_deletes_its_photo(live_server, small_catalog: list[CatalogItem], page, settings):
+    search_with(page, live_server.url, small_catalog[4].picture)
+    saved = Search.objects.get()
+    photo = Path(settings.MEDIA_ROOT) / saved.photo.name
+    assert photo.exists()
+    page.goto(live_server.url + "/history/")
+    page.locator("[data-delete]").first.click()
+    page.wait_for_selector(f"#history-{saved.pk}", state="detached", timeout=TIMEOUT)
+    assert not Search.objects.exists() and not photo.exists()
