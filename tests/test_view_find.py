@@ -1,0 +1,35 @@
+"""GET /find/?q= — a plain text search over the catalog, for a shopper without a photo."""
+
+from __future__ import annotations
+
+from tests.ui_fixtures import HTMX, english_afterwards  # noqa: F401 (autouse fixture)
+
+
+def test_finds_products_by_name(client, small_catalog):
+    name = small_catalog[5].product.name
+    html = client.get("/find/", {"q": name}).content.decode()
+    assert f">{name}</h3>" in html
+
+
+def test_no_similarity_is_shown(client, small_catalog):
+    html = client.get("/find/", {"q": small_catalog[5].product.name}).content.decode()
+    assert "% match" not in html
+
+
+def test_htmx_gets_the_fragment(client, small_catalog):
+    html = client.get("/find/", {"q": small_catalog[5].product.name}, headers=HTMX).content.decode()
+    assert not html.startswith("<!doctype") and 'id="grid"' in html
+
+
+def test_no_match_says_so(client, small_catalog):
+    response = client.get("/find/", {"q": "zzzqqq"})
+    assert response.status_code == 200 and 'data-error-code="no_results"' in response.content.decode()
+
+
+def test_empty_words_ask_for_words(client, db):
+    assert 'data-error-code="no_words"' in client.get("/find/", {"q": " "}).content.decode()
+
+
+def test_home_page_has_the_text_search_form(client, db):
+    html = client.get("/").content.decode()
+    assert 'action="/find/"' in html and 'name="q"' in html

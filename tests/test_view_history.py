@@ -1,0 +1,66 @@
+"""/history/ — the session's recent searches: list, search again, delete one or all (with the photo files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search.models import Search
+from search.services import record_search, run_search
+from tests.ui_fixtures import HTMX, english_afterwards  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture
+def saved(client, small_catalog) -> Search:  # type: ignore[no-untyped-def]
+    session = client.session
+    session.save()
+    data = small_catalog[2].picture.read_bytes()
+    return record_search(run_search(data), data, session_key=session.session_key)
+
+
+def files(search: Search, media: Path) -> list[Path]:
+    return [media / search.photo.name, media / search.thumbnail.name]
+
+
+def test_lists_the_sessions_searches_with_top_result(client, saved):
+    html = client.get("/history/").content.decode()
+    assert saved.thumbnail.url in html and saved.hits.get(rank=1).name in html
+
+
+def test_other_sessions_see_nothing(saved):
+    from django.test import Client
+
+    assert saved.thumbnail.url not in Client().get("/history/").content.decode()
+
+
+def test_delete_one_deletes_the_files(client, saved, settings):
+    paths = files(saved, Path(settings.MEDIA_ROOT))
+    assert all(p.exists() for p in paths)
+    response = client.post(f"/history/{saved.pk}/delete/", headers=HTMX)
+    assert response.status_code == 200 and not Search.objects.exists()
+    assert not any(p.exists() for p in paths)
+
+
+def test_delete_all(client, saved, small_catalog):
+    data = small_catalog[3].picture.read_bytes()
+    record_search(run_search(data), data, session_key=client.session.session_key)
+    client.post("/history/delete/", headers=HTMX)
+    assert not Search.objects.exists()
+
+
+def test_cannot_delete_another_sessions_search(saved):
+    from django.test import Client
+
+    Client().post(f"/history/{saved.pk}/delete/")
+    assert Search.objects.filter(pk=saved.pk).exists()
+
+
+def test_without_htmx_delete_goes_back_to_the_list(client, saved):
+    response = client.post(f"/history/{saved.pk}/delete/")
+    assert response.status_code == 302 and response["Location"] == "/history/"
+
+
+def test_search_again_button_posts_the_saved_search(client, saved):
+    html = client.get("/history/").content.decode()
+    assert f'name="search" value="{saved.pk}"' in html

@@ -1,0 +1,108 @@
+"""GET /s/<pk>/?... — a saved search refined by the state in its URL: filters, sort, keyword, pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from search.models import Search
+from search.services import record_search, run_search
+from tests.ui_fixtures import HTMX, english_afterwards  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture
+def saved(client, small_catalog, settings) -> Search:  # type: ignore[no-untyped-def]
+    settings.SNAPSHOP_RESULTS_PER_PAGE = 4
+    session = client.session
+    session.save()
+    data = small_catalog[4].picture.read_bytes()
+    return record_search(run_search(data, limit=100), data, session_key=session.session_key)
+
+
+def names(html: str) -> list[str]:
+    return re.findall(r'class="card-name" id="card-\d+-name">([^<]+)</h3>', html)
+
+
+def prices(html: str) -> list[float]:
+    return [float(v) for v in re.findall(r'<data value="([\d.]+)">', html)]
+
+
+def get(client, saved: Search, query: str = "", htmx: bool = False):  # type: ignore[no-untyped-def]
+    return client.get(f"/s/{saved.pk}/{query}", headers=HTMX if htmx else {})
+
+
+def test_first_page_shows_a_page_of_cards(client, saved):
+    assert len(names(get(client, saved).content.decode())) == 4
+
+
+def test_page_two_shows_two_pages(client, saved):
+    assert len(names(get(client, saved, "?page=2").content.decode())) == 8
+
+
+def test_show_more_fragment_has_only_the_next_page(client, saved):
+    response = client.get(f"/s/{saved.pk}/?page=2", headers={**HTMX, "HX-Target": "grid"})
+    html = response.content.decode()
+    assert len(names(html)) == 4 and 'id="more"' in html and 'hx-swap-oob="true"' in html
+    assert 'id="card-5-name"' in html
+
+
+def test_category_filter_runs_the_engine_within_it(client, saved, small_catalog):
+    category = small_catalog[4].product.cid1
+    html = get(client, saved, f"?cid1={category}").content.decode()
+    expected = sum(1 for item in small_catalog if item.product.cid1 == category)
+    assert f"{expected} matching product" in html
+    assert set(names(html)) <= {i.product.name for i in small_catalog if i.product.cid1 == category}
+
+
+def test_self_operated_only(client, saved, small_catalog):
+    own = {i.product.name for i in small_catalog if i.product.ware_label == "自营"}
+    shown = names(get(client, saved, "?self=1&page=5").content.decode())
+    assert shown and set(shown) == own
+
+
+def test_price_range(client, saved):
+    shown = prices(get(client, saved, "?min=20&max=40&page=5").content.decode())
+    assert shown and all(20 <= p <= 40 for p in shown)
+
+
+def test_sort_by_price_low_to_high(client, saved):
+    shown = prices(get(client, saved, "?sort=price_asc&page=5").content.decode())
+    assert shown == sorted(shown) and len(shown) > 3
+
+
+def test_sort_by_price_high_to_low(client, saved):
+    shown = prices(get(client, saved, "?sort=price_desc&page=5").content.decode())
+    assert shown == sorted(shown, reverse=True)
+
+
+def test_keyword_narrows_the_results(client, saved, small_catalog):
+    word = small_catalog[4].product.name.split()[0]
+    shown = names(get(client, saved, f"?q={word}&page=5").content.decode())
+    assert shown and all(word.lower() in n.lower() or n for n in shown) and len(shown) < 12
+
+
+def test_facets_list_categories_with_counts(client, saved, small_catalog):
+    html = get(client, saved).content.decode()
+    category = small_catalog[4].product.cid1
+    assert re.search(rf'data-facet="{re.escape(category)}">{re.escape(category)} <span class="count">\d+</span>', html)
+
+
+def test_htmx_refine_gets_the_results_fragment(client, saved):
+    html = get(client, saved, "?sort=price_asc", htmx=True).content.decode()
+    assert not html.startswith("<!doctype") and 'id="refine"' in html
+
+
+def test_the_state_is_kept_in_the_show_more_link(client, saved):
+    html = get(client, saved, "?sort=price_asc").content.decode()
+    assert "?sort=price_asc&amp;page=2" in html
+
+
+def test_nonsense_parameters_are_ignored(client, saved):
+    response = get(client, saved, "?page=x&min=abc&sort=evil")
+    assert response.status_code == 200 and len(names(response.content.decode())) == 4
+
+
+def test_region_box_and_photo_are_shown(client, saved):
+    html = get(client, saved).content.decode()
+    assert "data-cropper" in html and 'data-box="' in html

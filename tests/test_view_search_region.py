@@ -1,0 +1,64 @@
+"""POST /search/ with a saved search's id (and a region): the stored photo searched again, a new history row."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.models import Search
+from search.services import record_search, run_search
+from tests.ui_fixtures import HTMX, english_afterwards  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture
+def saved(client, small_catalog) -> Search:  # type: ignore[no-untyped-def]
+    session = client.session
+    session.save()
+    data = small_catalog[4].picture.read_bytes()
+    search = record_search(run_search(data, limit=100), data, session_key=session.session_key)
+    search.subjects = [[0.1, 0.1, 0.6, 0.6], [0.5, 0.5, 0.9, 0.9]]
+    search.save()
+    return search
+
+
+def post_region(client, saved: Search, region: str = "0.1,0.1,0.6,0.6"):  # type: ignore[no-untyped-def]
+    return client.post("/search/", {"search": saved.pk, "region": region}, headers=HTMX)
+
+
+def test_records_a_new_search_with_the_region(client, saved):
+    post_region(client, saved)
+    new = Search.objects.exclude(pk=saved.pk).get()
+    assert new.region == {"x0": 0.1, "y0": 0.1, "x1": 0.6, "y1": 0.6}
+
+
+def test_new_search_has_its_own_copy_of_the_photo(client, saved):
+    post_region(client, saved)
+    new = Search.objects.exclude(pk=saved.pk).get()
+    assert new.photo and new.photo.name != saved.photo.name
+
+
+def test_permalink_is_pushed(client, saved):
+    response = post_region(client, saved)
+    new = Search.objects.exclude(pk=saved.pk).get()
+    assert response["HX-Push-Url"] == f"/s/{new.pk}/"
+
+
+def test_subjects_are_kept_and_the_chosen_chip_is_pressed(client, saved):
+    html = post_region(client, saved).content.decode()
+    assert 'aria-pressed="true" data-chip="1"' in html and 'aria-pressed="false" data-chip="2"' in html
+
+
+def test_a_tiny_region_is_refused_with_a_message(client, saved):
+    response = post_region(client, saved, "0.1,0.1,0.105,0.105")
+    assert response.status_code == 422 and 'data-error-code="bad_region"' in response.content.decode()
+
+
+def test_another_sessions_search_is_404(saved):
+    from django.test import Client
+
+    assert Client().post("/search/", {"search": saved.pk, "region": "0,0,1,1"}).status_code == 404
+
+
+def test_without_htmx_it_redirects_to_the_permalink(client, saved):
+    response = client.post("/search/", {"search": saved.pk})
+    new = Search.objects.exclude(pk=saved.pk).get()
+    assert response.status_code == 302 and response["Location"] == f"/s/{new.pk}/"
