@@ -3,7 +3,8 @@
 # Usage: scripts/lighthouse.sh BASE_URL [RESULT_PATH]
 #   BASE_URL     a running SnapShop, e.g. http://127.0.0.1:8000 (this script starts nothing)
 #   RESULT_PATH  a page with results, e.g. /s/12/ (a saved search opened in the same session is
-#                not visible to Lighthouse's fresh profile, so the default is a text search: /find/?q=a)
+#                not visible to Lighthouse's fresh profile, so the default is a text search: /find/?q=a;
+#                for a photo search's permalink pass its session: LH_COOKIE="sessionid=...")
 # Installs lighthouse into build/lighthouse with npm when missing; prints the four category scores
 # per page and writes the JSON reports to build/lighthouse/report-*.json.
 set -eu
@@ -24,7 +25,9 @@ status=0
 for path in / "$RESULT"; do
   name=$(echo "$path" | tr -c 'a-zA-Z0-9\n' '_')
   out="$DIR/report$name.json"
-  "$LH" "${BASE%/}$path" --quiet --output=json --output-path="$out" \
+  set -- --quiet --output=json --output-path="$out"
+  [ -n "${LH_COOKIE:-}" ] && set -- "$@" --extra-headers="{\"Cookie\": \"$LH_COOKIE\"}"
+  "$LH" "${BASE%/}$path" "$@" \
       --only-categories=performance,accessibility,best-practices,seo \
       --chrome-flags="$FLAGS" --form-factor=mobile --screenEmulation.mobile=true || status=1
   node -e '
