@@ -4,7 +4,9 @@ Usage (against a running server, e.g. `make run` in another terminal):
 
     .venv/bin/python scripts/screenshots.py --base-url http://127.0.0.1:8000 --photo demo/images/some.jpg
 
-Writes docs/screenshot-{home,results,product}-{360,1280}.png (and -zh variants of the results).
+Writes docs/screenshot-{home,results,product}-{360,1280}.png (and -zh variants of the results), and the
+result-page states of issue 5: docs/screenshot-{chips,filters,history}-{360,1280}.png (two products in one
+photo with their chips, the filters open and sorted by price, the recent-searches page).
 The photo is cropped and turned a little first, like a shopper's own picture of the product.
 Needs Debian Chromium at /usr/bin/chromium and the playwright Python package.
 """
@@ -48,6 +50,39 @@ def shopper_photo(path: Path) -> Path:
     return target
 
 
+def two_products(first: Path, second: Path) -> Path:
+    """Two product pictures side by side on a table-coloured background, as one photo."""
+    table = Image.new("RGB", (1000, 500), (214, 206, 196))
+    for number, path in enumerate((first, second)):
+        picture = Image.open(path).convert("RGB")
+        picture.thumbnail((420, 420))
+        table.paste(picture, (40 + number * 500 + (420 - picture.width) // 2, 40 + (420 - picture.height) // 2))
+    target = Path(tempfile.mkdtemp()) / "two-products.jpg"
+    table.save(target, "JPEG", quality=88)
+    return target
+
+
+def result_states(page: Page, base: str, pair: Path, out: Path, width: int) -> None:
+    """Chips for two products, then the second one's chip, filters and a price sort, then the history page."""
+    search(page, base, pair)
+    page.wait_for_selector(".query.has-cropper", timeout=30_000)
+    shoot(page, out / f"screenshot-chips-{width}.png")
+    chips = page.locator("button.chip")
+    if chips.count() > 1:
+        chips.nth(1).click()
+        page.wait_for_selector("button.chip[aria-pressed=true]", timeout=30_000)
+    page.locator(".facets summary").click()
+    page.select_option("[data-sort]", "price_asc")
+    page.wait_for_url(lambda url: "sort=price_asc" in url, timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    page.locator("#refine").scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / f"screenshot-filters-{width}.png"))
+    print("wrote", out / f"screenshot-filters-{width}.png")
+    page.goto(base + "/history/")
+    shoot(page, out / f"screenshot-history-{width}.png")
+
+
 def search(page: Page, base_url: str, photo: Path) -> None:
     page.goto(base_url + "/")
     page.set_input_files("#id_photo", str(photo))
@@ -68,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--photo", type=Path, required=True, help="a product picture to search with")
+    parser.add_argument("--second", type=Path, help="another product picture, for the two-products photo")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     options = parser.parse_args()
     options.out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +136,8 @@ def main() -> None:
                     if href and href.startswith("/"):
                         page.goto(base + href)
                         shoot(page, options.out / f"screenshot-product-{suffix}.png")
+                    if options.second:
+                        result_states(page, base, two_products(options.photo, options.second), options.out, width)
                 context.close()
         browser.close()
 
