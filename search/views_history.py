@@ -16,7 +16,7 @@ HISTORY_COUNT = 50
 
 def session_searches(request: HttpRequest) -> list[Search]:
     top_hit = Prefetch("hits", queryset=SearchHit.objects.filter(rank=1), to_attr="top_hits")
-    searches = list(
+    searches: list[Search] = list(
         Search.objects.for_session(request.session.session_key)
         .exclude(thumbnail="")
         .prefetch_related(top_hit)[:HISTORY_COUNT]
