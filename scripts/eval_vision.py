@@ -31,7 +31,10 @@ from vision.prepare import prepare_image  # noqa: E402
 DATA = Path("/work/shared/eval/grocery")
 
 
-def search(engine: Engine, store: ExactStore, extras: dict[int, bytes], data: bytes, rerank: bool) -> list[int]:
+def search(
+    engine: Engine, store: ExactStore, extras: dict[int, bytes], data: bytes, rerank: bool
+) -> tuple[list[int], float]:
+    """Keys best first and the top final score."""
     image = prepare_image(data).image
     query = engine.query_features(image)
     best: dict[int, float] = {}
@@ -40,10 +43,10 @@ def search(engine: Engine, store: ExactStore, extras: dict[int, bytes], data: by
             best[match.key] = max(best.get(match.key, -1.0), match.score)
     ranked = sorted(best, key=lambda key: -best[key])
     if not rerank or engine.rerank_depth <= 0:
-        return ranked
+        return ranked, best[ranked[0]]
     depth = engine.rerank_depth
     top = engine.rerank(query, [Candidate(key, best[key], extras[key]) for key in ranked[:depth]])
-    return [c.key for c in top] + ranked[depth:]
+    return [c.key for c in top] + ranked[depth:], top[0].score
 
 
 def main() -> None:
@@ -77,11 +80,12 @@ def main() -> None:
 
     with open(DATA / f"queries-{args.split}.csv", encoding="utf-8") as fh:
         queries = list(csv.DictReader(fh))[:: args.step]
-    ranks, times, groups = [], [], []
+    ranks, times, groups, tops = [], [], [], []
     for i, row in enumerate(queries):
         data = (DATA / row["imageUrl"]).read_bytes()
         start = time.perf_counter()
-        ranked = search(engine, store, extras, data, not args.no_rerank)
+        ranked, top_score = search(engine, store, extras, data, not args.no_rerank)
+        tops.append(top_score)
         times.append((time.perf_counter() - start) * 1000)
         truth = int(row["skuId"])
         ranks.append(ranked.index(truth) if truth in ranked else len(ranked))
@@ -106,6 +110,11 @@ def main() -> None:
     result["p95_ms"] = round(float(np.percentile(times, 95)), 1)
     result["per_cid1"] = {g: metrics(groups_a == g) for g in sorted(set(groups))}
     result["engine"] = engine.version
+    hit, scores = ranks_a == 0, np.array(tops)
+    result["top1_score_quartiles"] = {
+        "right": [round(float(x), 3) for x in np.percentile(scores[hit], [25, 50, 75])] if hit.any() else [],
+        "wrong": [round(float(x), 3) for x in np.percentile(scores[~hit], [25, 50, 75])] if (~hit).any() else [],
+    }
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
