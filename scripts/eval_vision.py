@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from vectors.base import Attributes  # noqa: E402
 from vectors.exact import ExactStore  # noqa: E402
+from vision import local  # noqa: E402
 from vision.engine import Candidate, Engine  # noqa: E402
 from vision.model import FeatureNet  # noqa: E402
 from vision.prepare import prepare_image  # noqa: E402
@@ -56,10 +57,16 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "models/efficientnet_lite2_380.onnx")
     parser.add_argument("--no-rerank", action="store_true")
     parser.add_argument("--verify-depth", type=int, default=None)
+    parser.add_argument("--query-sift-side", type=int, default=None)
+    parser.add_argument("--query-keypoints", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
     engine = Engine(FeatureNet(args.model))
+    if args.query_sift_side is not None:
+        local.QUERY_SIFT_SIDE = args.query_sift_side
+    if args.query_keypoints is not None:
+        local.QUERY_KEYPOINTS = args.query_keypoints
     if args.verify_depth is not None:
         engine.verify_depth = args.verify_depth
     with open(DATA / "catalog.csv", encoding="utf-8") as fh:

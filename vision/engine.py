@@ -98,7 +98,7 @@ class Engine:
     """Regional EfficientNet-Lite2 embeddings + colour fusion + SIFT verification (see module doc)."""
 
     rerank_depth = 20  # candidates the service hands to rerank (with their extras)
-    verify_depth = 20  # of those, how many get the SIFT check
+    verify_depth = 12  # of those (after colour fusion), how many get the SIFT check
     similarity_floor = 0.35  # final scores below this are uncertain matches
 
     def __init__(self, net: FeatureNet) -> None:
@@ -148,7 +148,9 @@ class Engine:
             raise ValueError("query state has no image: build it with Engine.query_features")
         small = np.asarray(photo.resize((174, 174), Image.Resampling.BILINEAR))
         hist = local.hsv_hist(np.ascontiguousarray(small[35:139, 35:139]))  # centre 60 %
-        points, desc, shape = local.sift_features(photo, local.QUERY_KEYPOINTS, mask_white=False)
+        points, desc, shape = local.sift_features(
+            photo, local.QUERY_KEYPOINTS, mask_white=False, side=local.QUERY_SIFT_SIDE
+        )
         features = local.LocalFeatures(hist, points, desc, shape)
         query.state["local"] = features
         return features

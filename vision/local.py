@@ -17,7 +17,8 @@ from PIL import Image
 
 MAGIC = b"SSX1"
 HIST_BINS = (18, 4, 4)  # hue, saturation, value
-SIFT_SIDE = 400  # pictures are resized to this long side before SIFT
+SIFT_SIDE = 400  # catalog pictures are resized to this long side before SIFT
+QUERY_SIFT_SIDE = 320  # query photos likewise: 320 measured better than 400 (and cheaper: cost ~ side²)
 CATALOG_KEYPOINTS = 400
 QUERY_KEYPOINTS = 1000
 RATIO = 0.8
@@ -81,9 +82,9 @@ def _rootsift(desc: np.ndarray | None) -> np.ndarray:
 
 
 def sift_features(
-    image: Image.Image, keypoints: int, mask_white: bool
+    image: Image.Image, keypoints: int, mask_white: bool, side: int = SIFT_SIDE
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    grey = _sized_grey(image)
+    grey = _sized_grey(image, side)
     mask = (grey < 245).astype(np.uint8) * 255 if mask_white else None
     sift = cv2.SIFT_create(nfeatures=keypoints)
     kps, desc = sift.detectAndCompute(grey, mask)
@@ -112,14 +113,14 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     if sum(sizes) == 0:
         return counts
     stacked = np.concatenate([c.descriptors for c in catalog if len(c.descriptors)])
-    sim = stacked @ query.descriptors.T
-    top2 = np.argpartition(-sim, 1, axis=1)[:, :2]
-    s2 = np.take_along_axis(sim, top2, axis=1)
-    order = np.argsort(-s2, axis=1)
-    top2 = np.take_along_axis(top2, order, axis=1)
-    s2 = np.take_along_axis(s2, order, axis=1)
-    d1 = np.sqrt(np.maximum(2.0 - 2.0 * s2[:, 0], 0.0))
-    d2 = np.sqrt(np.maximum(2.0 - 2.0 * s2[:, 1], 0.0))
+    sim = stacked @ query.descriptors.T  # cosine of unit RootSIFT vectors
+    rows_all = np.arange(len(sim))
+    nearest = sim.argmax(axis=1)
+    s1 = sim[rows_all, nearest]
+    sim[rows_all, nearest] = -2.0
+    s2 = sim.max(axis=1)
+    d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1, 0.0))
+    d2 = np.sqrt(np.maximum(2.0 - 2.0 * s2, 0.0))
     good = d1 < RATIO * d2
     start = 0
     for i, (cand, size) in enumerate(zip(catalog, sizes, strict=True)):
@@ -129,7 +130,7 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
         if len(picked) < 6:
             continue
         src = cand.points[picked]
-        dst = query.points[top2[rows][picked, 0]]
+        dst = query.points[nearest[rows][picked]]
         homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PIXELS)
         if homography is None or inliers is None or not _plausible(homography, cand.shape, query.shape):
             continue
