@@ -72,7 +72,7 @@ def test_phone_uploads_a_photo_sees_cards_and_follows_the_mobile_link(
     assert first.locator(".card-name").inner_text() == item.product.name
     assert re.fullmatch(r"/s/\d+/", page.evaluate("location.pathname"))  # the saved search's URL was pushed
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
-    assert page.locator(".query img").is_visible()
+    assert page.locator(".query .query-photo").is_visible()  # the photo, with the search box on it
     page.wait_for_selector("#recent .recent-list li")  # the recent list was swapped in out of band
 
     link = first.locator("a.buy")
