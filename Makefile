@@ -8,7 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run serve test lint install install-dev model demo migrate evaluate benchmark loadtest chromium clean-data
+.PHONY: run serve test lint install install-dev model demo migrate evaluate benchmark loadtest chromium clean-data \
+	vendor-cropper lighthouse screenshots
 
 run: install $(MODEL) migrate data/.demo-imported serve
 
@@ -62,6 +63,23 @@ evaluate: install $(MODEL)
 
 benchmark: install $(MODEL)
 	$(PY) manage.py benchmark
+
+# Cropper.js (the region box) is vendored into static/vendor/cropperjs from npm, with its licence.
+vendor-cropper:
+	sh scripts/vendor_cropper.sh
+
+# Against a running server (`make run` in another terminal); LH_COOKIE="sessionid=..." scores a /s/<pk>/ permalink.
+lighthouse:
+	sh scripts/lighthouse.sh http://$(HOST):$(PORT) "/find/?q=e"
+
+screenshots:
+	$(PY) scripts/screenshots.py --base-url http://$(HOST):$(PORT) --photo demo/images/kelly-sikkema-685291-unsplash.jpg \
+		--second "$$(ls demo/images/*.jpg | sed -n 20p)"
+
+# Load test against a running server with rate limits off (`SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE=0 make serve`).
+loadtest:
+	$(PY) scripts/loadtest.py --url http://$(HOST):$(PORT)/search/ --clients 20 --duration 120 --photos demo/images \
+		--database data/snapshop.sqlite3
 
 # Browser tests drive Debian's Chromium; installed here so that CI on a new machine has it.
 chromium:
