@@ -17,8 +17,10 @@ serve:
 	$(VENV)/bin/gunicorn snapshop_site.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 60 \
 		--access-logfile - --graceful-timeout 5
 
+# The suite runs beside a throw-away Milvus server inside a network namespace that has loopback only
+# (scripts/with_milvus.sh); embedded PostgreSQL is started by the tests themselves.
 test: install-dev $(MODEL) chromium
-	$(PY) -m pytest -q
+	scripts/with_milvus.sh $(PY) -m pytest -q
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -33,7 +35,7 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
+$(VENV)/.installed-dev: requirements-dev.txt requirements-milvus.txt requirements.txt $(VENV)/.installed
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 

@@ -26,6 +26,7 @@ from catalog.rows import CatalogRow, RowError
 from vision.prepare import ImageRejected, encode_jpeg, prepare_image
 
 STORED_PICTURE_SIDE = 1024
+SAVE_EVERY = 5000
 
 
 @dataclass
@@ -94,6 +95,7 @@ class CatalogImporter:
         self.source = source
         self.on_progress = on_progress or (lambda n: None)
         self.summary = ImportSummary()
+        self._unsaved = 0
         self._pool = ThreadPoolExecutor(max_workers=4)
 
     def run(self, rows: Iterable[CatalogRow | RowError]) -> ImportSummary:
@@ -131,7 +133,12 @@ class CatalogImporter:
             chunk = to_embed[start : start + self.batch_size]
             self.index.add_pictures([p for p, _ in chunk], [img for _, img in chunk])
             self.summary.pictures_embedded += len(chunk)
-        self.index.save()
+            self._unsaved += len(chunk)
+        # Vectors are committed on their rows already; the index file is only a cache of them,
+        # and rewriting it is costly at scale, so it is saved every few thousand pictures.
+        if self._unsaved >= SAVE_EVERY:
+            self.index.save()
+            self._unsaved = 0
         self.on_progress(len(rows))
 
     def _load_all(self, row: CatalogRow) -> tuple[list[LoadedPicture], list[str]]:

@@ -127,7 +127,7 @@ class LocalIndex:
             store = open_store(self.engine.dim)
         except StoreUnavailable:
             raise
-        except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways; the database has the truth
+        except Exception as exc:  # a damaged file fails in many ways; the database has the truth
             if settings.SNAPSHOP_VECTOR_STORE not in FILE_STORES:
                 raise
             logger.warning("vector index unreadable (%r); rebuilding it from the database", exc)

@@ -48,9 +48,7 @@ class Filter:
             return False
         if self.price_max is not None and (attrs.price is None or attrs.price > self.price_max):
             return False
-        if self.self_operated is not None and attrs.self_operated is not self.self_operated:
-            return False
-        return True
+        return self.self_operated is None or attrs.self_operated is self.self_operated
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,15 @@ class Command(BaseCommand):
         with tqdm(total=len(sizes), unit="size", desc="index", disable=quiet) as bar:
             report["index"] = {}
             for size in sizes:
-                report["index"].update(run_index_benchmark([size], engine.dim, options["store"]))
+                report["index"].update(
+                    run_index_benchmark(
+                        [size],
+                        engine.dim,
+                        options["store"],
+                        dsn=settings.SNAPSHOP_PGVECTOR_DSN or None,
+                        milvus_uri=settings.SNAPSHOP_MILVUS_URI or None,
+                    )
+                )
                 bar.update(1)
         report["store"] = options["store"]
         report["engine"] = engine.version
