@@ -98,7 +98,7 @@ class Engine:
     """Regional EfficientNet-Lite2 embeddings + colour fusion + SIFT verification (see module doc)."""
 
     rerank_depth = 20  # candidates the service hands to rerank (with their extras)
-    verify_depth = 12  # of those (after colour fusion), how many get the SIFT check
+    verify_depth = 20  # of those (after colour fusion), how many get the SIFT check (12 cost R@10)
     similarity_floor = 0.35  # final scores below this are uncertain matches
 
     def __init__(self, net: FeatureNet) -> None:
