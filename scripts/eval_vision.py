@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from vectors.base import Attributes  # noqa: E402
 from vectors.exact import ExactStore  # noqa: E402
+from vision import engine as engine_module  # noqa: E402
 from vision import local  # noqa: E402
 from vision.engine import Candidate, Engine  # noqa: E402
 from vision.model import FeatureNet  # noqa: E402
@@ -59,10 +60,13 @@ def main() -> None:
     parser.add_argument("--verify-depth", type=int, default=None)
     parser.add_argument("--query-sift-side", type=int, default=None)
     parser.add_argument("--query-keypoints", type=int, default=None)
+    parser.add_argument("--colour-weight", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
     engine = Engine(FeatureNet(args.model))
+    if args.colour_weight is not None:
+        engine_module.COLOUR_WEIGHT = args.colour_weight
     if args.query_sift_side is not None:
         local.QUERY_SIFT_SIDE = args.query_sift_side
     if args.query_keypoints is not None:
