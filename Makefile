@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-MODEL := models/efficientnet_lite2_260.onnx
+MODEL := models/efficientnet_lite2_380.onnx
 DEMO_PACKAGE := @vendure/create@2.3.4
 HOST ?= 127.0.0.1
 PORT ?= 8000

@@ -167,7 +167,7 @@ SNAPSHOP_MAX_IMAGE_PIXELS = env_int("SNAPSHOP_MAX_IMAGE_PIXELS", 50_000_000)
 # Search engine.
 SNAPSHOP_BACKEND = os.environ.get("SNAPSHOP_BACKEND", "local")
 SNAPSHOP_MODEL_PATH = Path(
-    os.environ.get("SNAPSHOP_MODEL_PATH", str(BASE_DIR / "models" / "efficientnet_lite2_260.onnx"))
+    os.environ.get("SNAPSHOP_MODEL_PATH", str(BASE_DIR / "models" / "efficientnet_lite2_380.onnx"))
 )
 SNAPSHOP_VECTOR_STORE = os.environ.get("SNAPSHOP_VECTOR_STORE", "exact")
 SNAPSHOP_INDEX_DIR = Path(os.environ.get("SNAPSHOP_INDEX_DIR", str(DATA_DIR / "index")))
@@ -177,7 +177,7 @@ SNAPSHOP_PGVECTOR_DSN = os.environ.get("SNAPSHOP_PGVECTOR_DSN") or (
 )
 SNAPSHOP_MILVUS_URI = os.environ.get("MILVUS_URI", "")
 SNAPSHOP_RESULTS_PER_PAGE = env_int("SNAPSHOP_RESULTS_PER_PAGE", 20)
-SNAPSHOP_SIMILARITY_FLOOR = env_float("SNAPSHOP_SIMILARITY_FLOOR", 0.35)
+SNAPSHOP_SIMILARITY_FLOOR = env_float("SNAPSHOP_SIMILARITY_FLOOR", 0.38)
 
 # Juhe upstream (the `juhe` backend).
 JUHE_API_URL = os.environ.get("JUHE_API_URL", "http://apis.juhe.cn/snapshop/query")
