@@ -84,14 +84,24 @@ class LocalSearcher:
 
     def _cards(self, ranked: list[Candidate], limit: int) -> list[ProductHit]:
         pictures = self.source.pictures([c.key for c in ranked])
-        seen: set[int] = set()
-        hits: list[ProductHit] = []
-        for candidate in ranked:
-            info = pictures.get(candidate.key)
-            if info is None or info.product_key in seen:
-                continue
-            seen.add(info.product_key)
-            hits.append(replace(info.hit, similarity=max(0.0, min(1.0, candidate.score))))
-            if len(hits) >= limit:
-                break
-        return hits
+        return one_card_per_product([(c.key, c.score) for c in ranked], pictures, limit)
+
+
+def one_card_per_product(
+    scored: list[tuple[int, float]],
+    pictures: dict[int, PictureInfo],
+    limit: int,
+    exclude_products: set[int] | None = None,
+) -> list[ProductHit]:
+    """Best-first picture scores → at most `limit` cards, each product once with its best picture's score."""
+    seen = set(exclude_products or ())
+    hits: list[ProductHit] = []
+    for key, score in scored:
+        info = pictures.get(key)
+        if info is None or info.product_key in seen:
+            continue
+        seen.add(info.product_key)
+        hits.append(replace(info.hit, similarity=max(0.0, min(1.0, score))))
+        if len(hits) >= limit:
+            break
+    return hits

@@ -8,7 +8,7 @@ import numpy as np
 from django.db import DatabaseError
 
 from catalog.index import DatabaseSource, get_local_index
-from catalog.local_engine import merge_matches
+from catalog.local_engine import merge_matches, one_card_per_product
 from catalog.models import Product
 from search.hits import ProductHit
 from vectors.base import StoreUnavailable
@@ -32,15 +32,4 @@ def similar_products(product: Product, limit: int = 8) -> list[ProductHit]:
         return []
     matches = [m for m in merge_matches(rows) if m.key not in own]
     pictures = DatabaseSource().pictures([m.key for m in matches])
-    seen = {product.pk}
-    hits: list[ProductHit] = []
-    for match in matches:
-        info = pictures.get(match.key)
-        if info is None or info.product_key in seen:
-            continue
-        seen.add(info.product_key)
-        info.hit.similarity = max(0.0, min(1.0, match.score))
-        hits.append(info.hit)
-        if len(hits) >= limit:
-            break
-    return hits
+    return one_card_per_product([(m.key, m.score) for m in matches], pictures, limit, {product.pk})
