@@ -117,7 +117,7 @@ class LocalIndex:
         self._lock = threading.Lock()
         self.store = self._open_checked()
         self._stamp = self._file_stamp()
-        self.searcher = LocalSearcher(engine, self.store, DatabaseSource())
+        self.searcher = LocalSearcher(engine, self.store, DatabaseSource(), rerank=settings.SNAPSHOP_RERANK)
 
     def _indexed_pictures(self) -> QuerySet[ProductImage]:
         return ProductImage.objects.filter(features_version=self.engine.version, vector__isnull=False)
@@ -174,7 +174,9 @@ class LocalIndex:
             with self._lock:
                 self.store = self._open_checked()
                 self._stamp = self._file_stamp()
-                self.searcher = LocalSearcher(self.engine, self.store, DatabaseSource())
+                self.searcher = LocalSearcher(
+                    self.engine, self.store, DatabaseSource(), rerank=settings.SNAPSHOP_RERANK
+                )
 
     def add_pictures(self, pictures: list[ProductImage], images: list[Image.Image]) -> None:
         """Embed, keep the features on the rows, and add them to the store."""

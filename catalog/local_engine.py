@@ -51,10 +51,13 @@ def merge_matches(rows: list[list[Match]]) -> list[Match]:
 
 
 class LocalSearcher:
-    def __init__(self, engine: Engine, store: Store, source: CatalogSource) -> None:
+    def __init__(self, engine: Engine, store: Store, source: CatalogSource, *, rerank: bool = True) -> None:
         self.engine = engine
         self.store = store
         self.source = source
+        # Re-ranking (colour, local-feature verification) is the slow, precise part; without it
+        # the order is the vector store's cosine order.
+        self.rerank = rerank
 
     def search(
         self,
@@ -65,13 +68,19 @@ class LocalSearcher:
         flt: Filter | None = None,
     ) -> LocalResult:
         query = self.engine.query_features(image, region)
-        depth = max(limit * PICTURES_PER_CARD, self.engine.rerank_depth)
+        depth = max(limit * PICTURES_PER_CARD, self.rerank_depth)
         matches = merge_matches(self.store.search(query.vectors, depth, flt))
         ranked = self._rerank(query, matches)
         return LocalResult(hits=self._cards(ranked, limit), query=query)
 
+    @property
+    def rerank_depth(self) -> int:
+        return self.engine.rerank_depth if self.rerank else 0
+
     def _rerank(self, query: QueryFeatures, matches: list[Match]) -> list[Candidate]:
-        depth = self.engine.rerank_depth
+        depth = self.rerank_depth
+        if depth == 0:
+            return [Candidate(m.key, m.score) for m in matches]
         head, tail = matches[:depth], matches[depth:]
         extras = self.source.extras([m.key for m in head]) if head else {}
         reranked = self.engine.rerank(query, [Candidate(m.key, m.score, extras.get(m.key, b"")) for m in head])

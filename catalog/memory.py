@@ -53,6 +53,7 @@ def build_memory_searcher(
     catalog_file: Path,
     *,
     batch_size: int = 16,
+    rerank: bool = True,
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[LocalSearcher, list[str]]:
     """Embed every picture of the file; returns the searcher and the problems met."""
@@ -105,4 +106,4 @@ def build_memory_searcher(
             on_progress(1)
     if pending:
         flush()
-    return LocalSearcher(engine, store, source), problems
+    return LocalSearcher(engine, store, source, rerank=rerank), problems

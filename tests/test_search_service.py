@@ -112,3 +112,14 @@ def test_a_missing_model_makes_the_engine_unavailable(settings, tmp_path: Path, 
     outcome = run_search(jpeg())
     assert outcome.error_code == "engine_unavailable"
     assert "not available" in outcome.error_message
+
+
+def test_without_re_ranking_an_exact_copy_still_ranks_first(small_catalog: list[CatalogItem], settings) -> None:
+    from catalog.index import reset_local_index
+
+    settings.SNAPSHOP_RERANK = False
+    reset_local_index()
+    item = small_catalog[5]
+    outcome = run_search(item.picture.read_bytes())
+    assert outcome.hits[0].sku_id == item.product.sku_id
+    assert outcome.hits[0].similarity > 0.9  # plain cosine of an identical picture

@@ -5,55 +5,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sku_id', models.CharField(max_length=64, unique=True, verbose_name='SKU id')),
-                ('name', models.CharField(max_length=500, verbose_name='name')),
-                ('price', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name='price')),
-                ('ware_label', models.CharField(blank=True, help_text='自营 / 非自营', max_length=32, verbose_name='label')),
-                ('cid1', models.CharField(blank=True, db_index=True, max_length=100, verbose_name='category 1')),
-                ('cid2', models.CharField(blank=True, db_index=True, max_length=100, verbose_name='category 2')),
-                ('cid3', models.CharField(blank=True, db_index=True, max_length=100, verbose_name='category 3')),
-                ('detail_url', models.CharField(blank=True, max_length=1000, verbose_name='PC link')),
-                ('detail_app_url', models.CharField(blank=True, max_length=1000, verbose_name='mobile link')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('source', models.CharField(default='import', help_text='import, demo or juhe', max_length=20, verbose_name='source')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sku_id", models.CharField(max_length=64, unique=True, verbose_name="SKU id")),
+                ("name", models.CharField(max_length=500, verbose_name="name")),
+                (
+                    "price",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name="price"),
+                ),
+                (
+                    "ware_label",
+                    models.CharField(blank=True, help_text="自营 / 非自营", max_length=32, verbose_name="label"),
+                ),
+                ("cid1", models.CharField(blank=True, db_index=True, max_length=100, verbose_name="category 1")),
+                ("cid2", models.CharField(blank=True, db_index=True, max_length=100, verbose_name="category 2")),
+                ("cid3", models.CharField(blank=True, db_index=True, max_length=100, verbose_name="category 3")),
+                ("detail_url", models.CharField(blank=True, max_length=1000, verbose_name="PC link")),
+                ("detail_app_url", models.CharField(blank=True, max_length=1000, verbose_name="mobile link")),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                (
+                    "source",
+                    models.CharField(
+                        default="import", help_text="import, demo or juhe", max_length=20, verbose_name="source"
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'product',
-                'verbose_name_plural': 'products',
-                'ordering': ['sku_id'],
+                "verbose_name": "product",
+                "verbose_name_plural": "products",
+                "ordering": ["sku_id"],
             },
         ),
         migrations.CreateModel(
-            name='ProductImage',
+            name="ProductImage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('image', models.ImageField(blank=True, upload_to='catalog/%Y/%m/', verbose_name='picture')),
-                ('source_url', models.CharField(blank=True, max_length=1000, verbose_name='source')),
-                ('content_hash', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('vector', models.BinaryField(blank=True, null=True)),
-                ('extras', models.BinaryField(blank=True, null=True)),
-                ('features_version', models.CharField(blank=True, editable=False, max_length=40)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='catalog.product')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                ("image", models.ImageField(blank=True, upload_to="catalog/%Y/%m/", verbose_name="picture")),
+                ("source_url", models.CharField(blank=True, max_length=1000, verbose_name="source")),
+                ("content_hash", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("vector", models.BinaryField(blank=True, null=True)),
+                ("extras", models.BinaryField(blank=True, null=True)),
+                ("features_version", models.CharField(blank=True, editable=False, max_length=40)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to="catalog.product"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'product picture',
-                'verbose_name_plural': 'product pictures',
-                'ordering': ['product', 'position', 'pk'],
+                "verbose_name": "product picture",
+                "verbose_name_plural": "product pictures",
+                "ordering": ["product", "position", "pk"],
             },
         ),
     ]

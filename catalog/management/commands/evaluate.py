@@ -43,7 +43,9 @@ class Command(BaseCommand):
         cid1_of = {r.sku_id: r.cid1 for r in rows}
         started = time.perf_counter()
         with tqdm(total=len(rows), unit="product", desc="index", disable=quiet) as bar:
-            searcher, problems = build_memory_searcher(engine, options["catalog"], on_progress=bar.update)
+            searcher, problems = build_memory_searcher(
+                engine, options["catalog"], rerank=settings.SNAPSHOP_RERANK, on_progress=bar.update
+            )
         for problem in problems:
             self.stderr.write(f"catalog: {problem}")
         index_seconds = time.perf_counter() - started
