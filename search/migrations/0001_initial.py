@@ -5,67 +5,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Search',
+            name="Search",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='time')),
-                ('photo', models.ImageField(blank=True, upload_to='searches/%Y/%m/%d/', verbose_name='photo')),
-                ('thumbnail', models.ImageField(blank=True, upload_to='searches/thumbs/%Y/%m/%d/', verbose_name='thumbnail')),
-                ('photo_width', models.PositiveIntegerField(blank=True, null=True)),
-                ('photo_height', models.PositiveIntegerField(blank=True, null=True)),
-                ('session_key', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('device', models.CharField(choices=[('pc', 'desktop'), ('mobile', 'phone or tablet')], default='pc', max_length=10, verbose_name='device')),
-                ('channel', models.CharField(choices=[('web', 'web page'), ('api', 'Juhe-compatible API')], default='web', max_length=10, verbose_name='channel')),
-                ('backend', models.CharField(default='local', max_length=10, verbose_name='backend asked')),
-                ('answered_by', models.CharField(blank=True, max_length=20, verbose_name='answered by')),
-                ('result_count', models.PositiveIntegerField(default=0, verbose_name='results')),
-                ('latency_ms', models.PositiveIntegerField(default=0, verbose_name='latency (ms)')),
-                ('error_code', models.CharField(blank=True, db_index=True, max_length=40, verbose_name='error code')),
-                ('error_message', models.TextField(blank=True, verbose_name='error message')),
-                ('notice', models.TextField(blank=True, help_text='e.g. a fallback from Juhe to the local engine', verbose_name='notice')),
-                ('request_id', models.CharField(blank=True, db_index=True, max_length=64, verbose_name='request id')),
-                ('upstream_request_id', models.CharField(blank=True, max_length=64, verbose_name='Juhe request id')),
-                ('region', models.JSONField(blank=True, null=True, verbose_name='region searched')),
-                ('filters', models.JSONField(blank=True, null=True, verbose_name='filters')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="time")),
+                ("photo", models.ImageField(blank=True, upload_to="searches/%Y/%m/%d/", verbose_name="photo")),
+                (
+                    "thumbnail",
+                    models.ImageField(blank=True, upload_to="searches/thumbs/%Y/%m/%d/", verbose_name="thumbnail"),
+                ),
+                ("photo_width", models.PositiveIntegerField(blank=True, null=True)),
+                ("photo_height", models.PositiveIntegerField(blank=True, null=True)),
+                ("session_key", models.CharField(blank=True, db_index=True, max_length=64)),
+                (
+                    "device",
+                    models.CharField(
+                        choices=[("pc", "desktop"), ("mobile", "phone or tablet")],
+                        default="pc",
+                        max_length=10,
+                        verbose_name="device",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("web", "web page"), ("api", "Juhe-compatible API")],
+                        default="web",
+                        max_length=10,
+                        verbose_name="channel",
+                    ),
+                ),
+                ("backend", models.CharField(default="local", max_length=10, verbose_name="backend asked")),
+                ("answered_by", models.CharField(blank=True, max_length=20, verbose_name="answered by")),
+                ("result_count", models.PositiveIntegerField(default=0, verbose_name="results")),
+                ("latency_ms", models.PositiveIntegerField(default=0, verbose_name="latency (ms)")),
+                ("error_code", models.CharField(blank=True, db_index=True, max_length=40, verbose_name="error code")),
+                ("error_message", models.TextField(blank=True, verbose_name="error message")),
+                (
+                    "notice",
+                    models.TextField(
+                        blank=True, help_text="e.g. a fallback from Juhe to the local engine", verbose_name="notice"
+                    ),
+                ),
+                ("request_id", models.CharField(blank=True, db_index=True, max_length=64, verbose_name="request id")),
+                ("upstream_request_id", models.CharField(blank=True, max_length=64, verbose_name="Juhe request id")),
+                ("region", models.JSONField(blank=True, null=True, verbose_name="region searched")),
+                ("filters", models.JSONField(blank=True, null=True, verbose_name="filters")),
             ],
             options={
-                'verbose_name': 'search',
-                'verbose_name_plural': 'searches',
-                'ordering': ['-created', '-pk'],
+                "verbose_name": "search",
+                "verbose_name_plural": "searches",
+                "ordering": ["-created", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='SearchHit',
+            name="SearchHit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rank', models.PositiveSmallIntegerField()),
-                ('sku_id', models.CharField(max_length=64)),
-                ('name', models.CharField(max_length=500)),
-                ('price', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
-                ('ware_label', models.CharField(blank=True, max_length=32)),
-                ('similarity', models.FloatField()),
-                ('cid1', models.CharField(blank=True, max_length=100)),
-                ('cid2', models.CharField(blank=True, max_length=100)),
-                ('cid3', models.CharField(blank=True, max_length=100)),
-                ('image_url', models.CharField(blank=True, max_length=1000)),
-                ('detail_url', models.CharField(blank=True, max_length=1000)),
-                ('detail_app_url', models.CharField(blank=True, max_length=1000)),
-                ('source', models.CharField(default='local', max_length=10)),
-                ('search', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hits', to='search.search')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rank", models.PositiveSmallIntegerField()),
+                ("sku_id", models.CharField(max_length=64)),
+                ("name", models.CharField(max_length=500)),
+                ("price", models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
+                ("ware_label", models.CharField(blank=True, max_length=32)),
+                ("similarity", models.FloatField()),
+                ("cid1", models.CharField(blank=True, max_length=100)),
+                ("cid2", models.CharField(blank=True, max_length=100)),
+                ("cid3", models.CharField(blank=True, max_length=100)),
+                ("image_url", models.CharField(blank=True, max_length=1000)),
+                ("detail_url", models.CharField(blank=True, max_length=1000)),
+                ("detail_app_url", models.CharField(blank=True, max_length=1000)),
+                ("source", models.CharField(default="local", max_length=10)),
+                (
+                    "search",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="hits", to="search.search"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'hit',
-                'verbose_name_plural': 'hits',
-                'ordering': ['search', 'rank'],
-                'constraints': [models.UniqueConstraint(fields=('search', 'rank'), name='unique_rank_per_search')],
+                "verbose_name": "hit",
+                "verbose_name_plural": "hits",
+                "ordering": ["search", "rank"],
+                "constraints": [models.UniqueConstraint(fields=("search", "rank"), name="unique_rank_per_search")],
             },
         ),
     ]
