@@ -33,7 +33,7 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 def loopback_only(url: str) -> None:
     host = urlparse(url).hostname or ""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except socket.gaierror:
         sys.exit(f"cannot resolve {host!r}")
     if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):

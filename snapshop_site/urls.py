@@ -1,16 +1,16 @@
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.static import serve
 
 
-def media(request: HttpRequest, path: str) -> HttpResponse:
+def media(request: HttpRequest, path: str) -> HttpResponse | FileResponse:
     """Query photos and catalog pictures; a production site would put these behind its web server.
 
     MEDIA_ROOT is read per request so that a changed setting (tests, a second data folder) is honoured.
     """
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
+    return serve(request, path, document_root=str(settings.MEDIA_ROOT))
 
 
 urlpatterns = [

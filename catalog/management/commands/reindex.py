@@ -57,8 +57,8 @@ class Command(BaseCommand):
             self.stdout.write(f"serve from it with SNAPSHOP_VECTOR_STORE={name}")
 
     def add(self, store: Any, pictures: list[ProductImage]) -> None:
-        rows = [(p, p.vector_array()) for p in pictures]
-        rows = [(p, v) for p, v in rows if v is not None and v.shape == (store.dim,)]
+        candidates = [(p, p.vector_array()) for p in pictures]
+        rows = [(p, v) for p, v in candidates if v is not None and v.shape == (store.dim,)]
         if rows:
             store.add(
                 [p.pk for p, _ in rows], np.stack([v for _, v in rows]), [attributes_for(p.product) for p, _ in rows]

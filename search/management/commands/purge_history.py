@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 Search.objects.filter(pk__in=[s.pk for s in batch]).delete()  # hits go with them (CASCADE)
             for search in batch:
                 for field in (search.photo, search.thumbnail):
-                    if field and field.storage.exists(field.name):
+                    if field.name and field.storage.exists(field.name):  # FieldFile is truthy iff it has a name
                         field.storage.delete(field.name)
                         files += 1
             searches += len(batch)
