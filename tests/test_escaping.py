@@ -123,8 +123,8 @@ def juhe_item(url: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("url", HOSTILE_URLS)
-def test_result_page_with_juhe_shaped_hits(url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    def fake_dispatch(photo, backend, limit, region, flt):  # type: ignore[no-untyped-def]
+def test_result_page_with_juhe_shaped_hits(url: str, monkeypatch) -> None:
+    def fake_dispatch(photo, backend, limit, region, flt):
         hits = [ProductHit.from_juhe(juhe_item(url)), ProductHit.from_juhe(juhe_item(url), source="local")]
         return BackendAnswer(hits=hits, answered_by="juhe", notice="<script>alert(15)</script>")
 
@@ -132,9 +132,9 @@ def test_result_page_with_juhe_shaped_hits(url: str, monkeypatch) -> None:  # ty
     client = Client()
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+    for headers in ({}, {"HX-Request": "true"}):
         photo = SimpleUploadedFile("p.jpg", jpeg(160, 120), content_type="image/jpeg")
-        response = client.post("/search/", {"photo": photo}, **headers)
+        response = client.post("/search/", {"photo": photo}, headers=headers)
         assert response.status_code == 200
         html = response.content.decode()
         assert 'class="card"' in html
@@ -153,7 +153,7 @@ def test_result_page_with_juhe_shaped_hits(url: str, monkeypatch) -> None:  # ty
 
 
 @pytest.mark.parametrize("url", HOSTILE_URLS[:6])
-def test_juhe_picture_urls_are_http_only(url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_juhe_picture_urls_are_http_only(url: str, monkeypatch) -> None:
     """A javascript:/data: imageUrl from upstream is not rendered as <img src> either (defence in depth:
     browsers do not run it, and the CSP blocks it, but it should never reach the page)."""
     monkeypatch.setattr(

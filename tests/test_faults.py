@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-def no_engine_loaded(monkeypatch):  # type: ignore[no-untyped-def]
+def no_engine_loaded(monkeypatch):
     """Forget the process's engine so the next search loads the model file again (restored afterwards)."""
     import vision.engine
 
@@ -34,7 +34,7 @@ def no_engine_loaded(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(params=["missing", "corrupt", "empty"])
-def broken_model(request, tmp_path: Path, settings, no_engine_loaded) -> Path:  # type: ignore[no-untyped-def]
+def broken_model(request, tmp_path: Path, settings, no_engine_loaded) -> Path:
     path = tmp_path / "model.onnx"
     if request.param == "corrupt":
         path.write_bytes(b"\x08\x07\x12\x04junk" + os.urandom(4096))
@@ -68,7 +68,7 @@ def test_manage_check_names_the_broken_model_file(broken_model: Path) -> None:
     assert "make model" in message
 
 
-def test_check_is_only_a_warning_for_the_juhe_backend(broken_model: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_check_is_only_a_warning_for_the_juhe_backend(broken_model: Path, settings) -> None:
     settings.SNAPSHOP_BACKEND = "juhe"
     from search.checks import check_model_file
 
@@ -80,7 +80,7 @@ def test_check_passes_with_the_real_model() -> None:
     call_command("check")
 
 
-def _upload():  # type: ignore[no-untyped-def]
+def _upload():
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("photo.jpg", jpeg(320, 240), content_type="image/jpeg")
@@ -103,7 +103,7 @@ def _index_file() -> Path:
     ],
     ids=["deleted", "garbage", "truncated", "empty"],
 )
-def test_a_lost_or_damaged_index_is_rebuilt_from_the_database(small_catalog: list[CatalogItem], damage) -> None:  # type: ignore[no-untyped-def]
+def test_a_lost_or_damaged_index_is_rebuilt_from_the_database(small_catalog: list[CatalogItem], damage) -> None:
     if django_settings.SNAPSHOP_VECTOR_STORE != "exact":
         pytest.skip("the index file test is for the exact store")
     path = _index_file()

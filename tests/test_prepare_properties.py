@@ -59,8 +59,8 @@ def pictures(draw: st.DrawFn) -> bytes:
     mode = draw(st.sampled_from(MODES))
     width, height = draw(st.integers(1, 160)), draw(st.integers(1, 160))
     seed = draw(st.binary(min_size=3, max_size=3))
-    image = Image.new("RGB", (width, height), tuple(seed))  # type: ignore[arg-type]
-    image.paste(tuple(255 - b for b in seed), (0, 0, width // 2, height // 3))  # type: ignore[arg-type]
+    image = Image.new("RGB", (width, height), tuple(seed))
+    image.paste(tuple(255 - b for b in seed), (0, 0, width // 2, height // 3))
     try:
         image = image.convert(mode)
     except ValueError:

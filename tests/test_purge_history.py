@@ -38,7 +38,7 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_default_retention_comes_from_settings(settings) -> None:  # type: ignore[no-untyped-def]
+def test_default_retention_comes_from_settings(settings) -> None:
     settings.SNAPSHOP_HISTORY_RETENTION_DAYS = 30
     old, recent = saved_search(31, 1), saved_search(29, 2)
     assert all(p.is_file() for p in files_of(old) + files_of(recent))

@@ -12,7 +12,7 @@ from tests.ui_fixtures import HTMX, english_afterwards  # noqa: F401 (autouse fi
 
 
 @pytest.fixture
-def saved(client, small_catalog) -> Search:  # type: ignore[no-untyped-def]
+def saved(client, small_catalog) -> Search:
     session = client.session
     session.save()
     data = small_catalog[2].picture.read_bytes()
@@ -20,6 +20,7 @@ def saved(client, small_catalog) -> Search:  # type: ignore[no-untyped-def]
 
 
 def files(search: Search, media: Path) -> list[Path]:
+    assert search.photo.name is not None and search.thumbnail.name is not None
     return [media / search.photo.name, media / search.thumbnail.name]
 
 

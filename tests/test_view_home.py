@@ -30,7 +30,9 @@ def test_csrf_token_is_sent_by_htmx_from_body_headers(client):
 
 def test_htmx_is_told_to_swap_422_429_and_503_bodies(client):
     html = client.get(reverse("home")).content.decode()
-    config = json.loads(re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', html).group(1))
+    meta = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', html)
+    assert meta
+    config = json.loads(meta.group(1))
     swapped = {rule["code"] for rule in config["responseHandling"] if rule["swap"]}
     assert {"422", "429", "503"} <= swapped
     assert config["allowEval"] is False and config["includeIndicatorStyles"] is False

@@ -34,7 +34,7 @@ def product() -> Product:
     return product
 
 
-def page(client, product: Product, **headers) -> str:  # type: ignore[no-untyped-def]
+def page(client, product: Product, **headers) -> str:
     response = client.get(reverse("product", args=[product.sku_id]), headers=headers)
     assert response.status_code == 200
     return response.content.decode()

@@ -19,8 +19,16 @@ from tests.ui_fixtures import ANDROID, DESKTOP, HTMX, IPHONE, english_afterwards
 URL = "/search/"
 
 
-def post(client, data: bytes, *, htmx: bool = True, user_agent: str = DESKTOP, name: str = "photo.jpg", **headers):  # type: ignore[no-untyped-def]
-    extra = {"user-agent": user_agent, **(HTMX if htmx else {}), **headers}
+def post(
+    client,
+    data: bytes,
+    *,
+    htmx: bool = True,
+    user_agent: str = DESKTOP,
+    name: str = "photo.jpg",
+    headers: dict[str, str] | None = None,
+):
+    extra = {"user-agent": user_agent, **(HTMX if htmx else {}), **(headers or {})}
     return client.post(URL, {"photo": upload(data, name)}, headers=extra)
 
 
@@ -141,7 +149,7 @@ def test_results_update_the_recent_list_out_of_band(client, small_catalog):
 
 
 def test_ui_text_follows_the_browser_language(client, small_catalog):
-    html = post(client, picture_of(small_catalog[1]), **{"accept-language": "zh-CN"}).content.decode()
+    html = post(client, picture_of(small_catalog[1]), headers={"accept-language": "zh-CN"}).content.decode()
     assert "件匹配商品" in html and "去购买" in html
 
 
@@ -170,7 +178,7 @@ def test_first_search_starts_a_session_cookie(client, small_catalog):
 # --- errors: a message where the results go, never a 500 ------------------------------------------
 
 
-def error_box(response) -> str:  # type: ignore[no-untyped-def]
+def error_box(response) -> str:
     html = response.content.decode()
     match = re.search(r'<div class="error-box" role="alert" data-error-code="([a-z_]+)"', html)
     assert match, html[:500]
@@ -244,7 +252,7 @@ def test_error_without_htmx_is_the_whole_page(client, db):
 
 
 def test_error_message_in_chinese(client, db):
-    response = post(client, b"not a picture", **{"accept-language": "zh-CN"})
+    response = post(client, b"not a picture", headers={"accept-language": "zh-CN"})
     assert "这个文件不是图片" in response.content.decode()
 
 

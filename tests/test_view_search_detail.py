@@ -12,7 +12,7 @@ from tests.ui_fixtures import ANDROID, DESKTOP, HTMX, english_afterwards  # noqa
 
 
 @pytest.fixture
-def saved(client, small_catalog) -> Search:  # type: ignore[no-untyped-def]
+def saved(client, small_catalog) -> Search:
     """A search made in `client`'s session."""
     session = client.session
     session.save()

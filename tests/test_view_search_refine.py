@@ -12,7 +12,7 @@ from tests.ui_fixtures import HTMX, english_afterwards  # noqa: F401 (autouse fi
 
 
 @pytest.fixture
-def saved(client, small_catalog, settings) -> Search:  # type: ignore[no-untyped-def]
+def saved(client, small_catalog, settings) -> Search:
     settings.SNAPSHOP_RESULTS_PER_PAGE = 4
     session = client.session
     session.save()
@@ -28,7 +28,7 @@ def prices(html: str) -> list[float]:
     return [float(v) for v in re.findall(r'<data value="([\d.]+)">', html)]
 
 
-def get(client, saved: Search, query: str = "", htmx: bool = False):  # type: ignore[no-untyped-def]
+def get(client, saved: Search, query: str = "", htmx: bool = False):
     return client.get(f"/s/{saved.pk}/{query}", headers=HTMX if htmx else {})
 
 

@@ -10,7 +10,7 @@ from tests.ui_fixtures import HTMX, english_afterwards  # noqa: F401 (autouse fi
 
 
 @pytest.fixture
-def saved(client, small_catalog) -> Search:  # type: ignore[no-untyped-def]
+def saved(client, small_catalog) -> Search:
     session = client.session
     session.save()
     data = small_catalog[4].picture.read_bytes()
@@ -20,7 +20,7 @@ def saved(client, small_catalog) -> Search:  # type: ignore[no-untyped-def]
     return search
 
 
-def post_region(client, saved: Search, region: str = "0.1,0.1,0.6,0.6"):  # type: ignore[no-untyped-def]
+def post_region(client, saved: Search, region: str = "0.1,0.1,0.6,0.6"):
     return client.post("/search/", {"search": saved.pk, "region": region}, headers=HTMX)
 
 
