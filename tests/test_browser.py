@@ -36,7 +36,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def phone():  # type: ignore[no-untyped-def]
+def phone():
     """A 360 px wide Android phone in headless Chromium."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as playwright:
@@ -61,7 +61,7 @@ def phone():  # type: ignore[no-untyped-def]
 
 def test_phone_uploads_a_photo_sees_cards_and_follows_the_mobile_link(
     live_server, small_catalog: list[CatalogItem], phone
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     item = small_catalog[4]
     page = phone
     page.goto(live_server.url + "/")
@@ -85,7 +85,7 @@ def test_phone_uploads_a_photo_sees_cards_and_follows_the_mobile_link(
     assert shop.url == item.product.detail_app_url
 
 
-def test_a_file_that_is_not_a_photo_shows_the_message_in_place(live_server, db, phone, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_that_is_not_a_photo_shows_the_message_in_place(live_server, db, phone, tmp_path) -> None:
     """htmx swaps the 422 error fragment into the results area (responseHandling in base.html)."""
     bad = tmp_path / "notes.jpg"
     bad.write_bytes(b"these are not the pixels you are looking for")

@@ -42,7 +42,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, settings):  # type: ignore[no-untyped-def]
+def page(browser, settings):
     settings.SNAPSHOP_RESULTS_PER_PAGE = 4  # the 12-product catalog then has three pages
     context = browser.new_context(
         viewport={"width": 360, "height": 740},
@@ -69,7 +69,7 @@ def two_products(a: Path, b: Path, tmp_path: Path) -> Path:
     return out
 
 
-def search_with(page, url: str, photo: Path) -> int:  # type: ignore[no-untyped-def]
+def search_with(page, url: str, photo: Path) -> int:
     page.goto(url + "/")
     page.set_input_files("#id_photo", str(photo))
     page.wait_for_selector("#grid .card", timeout=TIMEOUT)
@@ -77,13 +77,13 @@ def search_with(page, url: str, photo: Path) -> int:  # type: ignore[no-untyped-
     return current_search(page)
 
 
-def current_search(page) -> int:  # type: ignore[no-untyped-def]
+def current_search(page) -> int:
     match = re.search(r"/s/(\d+)/", page.url)
     assert match, page.url
     return int(match.group(1))
 
 
-def card_names(page) -> list[str]:  # type: ignore[no-untyped-def]
+def card_names(page) -> list[str]:
     return page.locator("#grid .card-name").all_inner_texts()
 
 
@@ -102,6 +102,7 @@ def test_adjusting_the_box_searches_that_region(live_server, small_catalog: list
     page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
     page.wait_for_selector(".query.has-cropper", timeout=TIMEOUT)
     second = Search.objects.get(pk=current_search(page))
+    assert second.region is not None
     assert second.region["x0"] > 0.3  # the region searched is the one drawn
     assert card_names(page) != before
     assert card_names(page)[0] == small_catalog[7].product.name
@@ -171,6 +172,7 @@ def test_more_like_this_searches_with_the_product_picture(live_server, small_cat
 def test_deleting_a_search_deletes_its_photo(live_server, small_catalog: list[CatalogItem], page, settings):
     search_with(page, live_server.url, small_catalog[4].picture)
     saved = Search.objects.get()
+    assert saved.photo.name is not None
     photo = Path(settings.MEDIA_ROOT) / saved.photo.name
     assert photo.exists()
     page.goto(live_server.url + "/history/")

@@ -59,7 +59,7 @@ def test_templates_have_no_inline_scripts_or_styles() -> None:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON)
 def test_pages_raise_no_csp_violation_in_chromium(
     live_server, small_catalog: list[CatalogItem], tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     console: list[str] = []
     with sync_api.sync_playwright() as playwright:
