@@ -11,7 +11,7 @@ Juhe-compatible API and the evaluation command):
 The pipeline (measured by scripts/eval_vision.py, which drives this very class):
 - catalog picture: cropped to its non-white product box, embedded on white at three
   margins (three network inputs), the average-pooled, L2-normalised vectors summed;
-  extras = HSV colour histogram of the product pixels + RootSIFT keypoints.
+  extras = HSV colour histogram of the product pixels + 800 RootSIFT keypoints.
 - query photo: ONE forward pass at the network side (380 px), the feature map
   average-pooled over 14 square windows (full, 67 %, 50 %): 14 vectors, best one wins.
 - rerank: cosine + 0.2 x colour (Bhattacharyya, centre 60 % of the photo), then a SIFT
@@ -108,7 +108,7 @@ class Engine:
         self.net = net
         self.dim = net.dim
         self.side = net.side
-        self.version = f"lite2-{self.side}-m3-rs400-v1"
+        self.version = f"lite2-{self.side}-m3-rs800-v2"
         cells = max(1, round(self.side / 32))
         self._windows = regions.window_grid(cells)
 

@@ -3,11 +3,12 @@
 Extras layout (little-endian): b"SSX1", uint16 histogram bins, uint16 keypoints n,
 uint16 picture height, uint16 width, then float16 histogram[bins], float16 xy[n, 2]
 and uint8 RootSIFT descriptors[n, 128] (sqrt of L1-normalised SIFT, scaled to 0..255).
-About 40 KB for 300 keypoints.
+About 40 KB per 300 keypoints.
 """
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ MAGIC = b"SSX1"
 HIST_BINS = (18, 4, 4)  # hue, saturation, value
 SIFT_SIDE = 400  # catalog pictures are resized to this long side before SIFT
 QUERY_SIFT_SIDE = 320  # query photos likewise: 320 measured better than 400 (and cheaper: cost ~ side²)
-CATALOG_KEYPOINTS = 400
+CATALOG_KEYPOINTS = 800  # 400 -> 800 with mutual nearest neighbours: +0.02 val, +0.005 train R@1
 QUERY_KEYPOINTS = 1000
 RATIO = 0.8
 RANSAC_PIXELS = 8.0
@@ -103,7 +104,8 @@ def catalog_local(image: Image.Image) -> LocalFeatures:
 def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     """Geometrically consistent SIFT matches (RANSAC homography inliers) of each catalog picture in the query.
 
-    All candidates are matched in one matrix product; the ratio test is per candidate.
+    All candidates are matched in one matrix product; the ratio test is per candidate, and a
+    match only counts if it is also the query keypoint's nearest among that candidate's (mutual).
     A homography only counts if the catalog picture's outline maps to a plausible convex quadrilateral.
     """
     counts = [0] * len(catalog)
@@ -117,6 +119,8 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     rows_all = np.arange(len(sim))
     nearest = sim.argmax(axis=1)
     s1 = sim[rows_all, nearest]
+    starts = np.cumsum([0, *sizes])
+    back = [sim[a:b].argmax(axis=0) + a if b > a else None for a, b in itertools.pairwise(starts)]
     sim[rows_all, nearest] = -2.0
     s2 = sim.max(axis=1)
     d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1, 0.0))
@@ -126,7 +130,8 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     for i, (cand, size) in enumerate(zip(catalog, sizes, strict=True)):
         rows = slice(start, start + size)
         start += size
-        picked = np.nonzero(good[rows])[0]
+        mutual = good[rows] & (back[i][nearest[rows]] == np.arange(start - size, start)) if size else good[rows]
+        picked = np.nonzero(mutual)[0]
         if len(picked) < 6:
             continue
         src = cand.points[picked]
