@@ -116,7 +116,7 @@ def main() -> None:
             "mrr": round(float(np.mean(1.0 / (r + 1))), 3),
         }
 
-    result: dict[str, object] = metrics(np.ones(len(ranks_a), dtype=bool))
+    result: dict[str, object] = dict(metrics(np.ones(len(ranks_a), dtype=bool)))
     result["p50_ms"] = round(float(np.median(times)), 1)
     result["p95_ms"] = round(float(np.percentile(times, 95)), 1)
     result["per_cid1"] = {g: metrics(groups_a == g) for g in sorted(set(groups))}

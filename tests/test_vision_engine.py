@@ -125,3 +125,18 @@ def test_query_region_and_subjects(engine: Engine, pictures: list[Image.Image]) 
     for box in boxes:
         assert 0.0 <= box.x0 < box.x1 <= 1.0 and 0.0 <= box.y0 < box.y1 <= 1.0
     assert isinstance(engine.version, str) and engine.version
+
+
+def test_subjects_of_a_searched_photo_reuse_its_forward_pass(
+    engine: Engine, pictures: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = pictures[3].copy()
+    fresh = engine.detect_subjects(pictures[3].copy())
+    calls = []
+    real = engine.net.feature_maps
+    monkeypatch.setattr(engine.net, "feature_maps", lambda pixels: calls.append(1) or real(pixels))
+    engine.query_features(photo)
+    assert engine.detect_subjects(photo) == fresh
+    assert len(calls) == 1
+    engine.detect_subjects(photo.copy())  # another picture object: computed afresh
+    assert len(calls) == 2

@@ -27,6 +27,7 @@ is an opaque blob saved beside the picture and handed back to `rerank`.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,9 @@ RELATIVE_GAIN = 0.15  # more, up to this, by inliers relative to the best-verifi
 SCORE_SCALE = 1.0 + COLOUR_WEIGHT + VERIFIED_BONUS + INLIER_GAIN + RELATIVE_GAIN  # fused score -> 0..1
 
 
+MAP_CACHE_SIZE = 16
+
+
 class Engine:
     """Regional EfficientNet-Lite2 embeddings + colour fusion + SIFT verification (see module doc)."""
 
@@ -111,6 +115,10 @@ class Engine:
         self.version = f"lite2-{self.side}-m3-rs800-v2"
         cells = max(1, round(self.side / 32))
         self._windows = regions.window_grid(cells)
+        # The web search asks for a photo's query features and then its subjects: one forward pass
+        # serves both, remembered for the few pictures in flight (weakly, so nothing is kept alive).
+        self._maps: dict[int, tuple[weakref.ref[Image.Image], np.ndarray]] = {}
+        self._maps_lock = threading.Lock()
 
     # catalog side -------------------------------------------------------------------------
     def catalog_features(self, images: Sequence[Image.Image]) -> list[CatalogFeatures]:
@@ -130,17 +138,33 @@ class Engine:
         pixels = np.asarray(image.convert("RGB").resize((self.side, self.side), Image.Resampling.BILINEAR))
         return self.net.feature_maps(pixels[None])[0]
 
+    def _whole_map(self, image: Image.Image) -> np.ndarray:
+        with self._maps_lock:
+            cached = self._maps.get(id(image))
+        if cached is not None and cached[0]() is image:
+            return cached[1]
+        feature_map = self._feature_map(image)
+        with self._maps_lock:
+            self._maps = {k: v for k, v in self._maps.items() if v[0]() is not None}
+            if len(self._maps) >= MAP_CACHE_SIZE:
+                self._maps.pop(next(iter(self._maps)))
+            self._maps[id(image)] = (weakref.ref(image), feature_map)
+        return feature_map
+
     def query_features(self, image: Image.Image, region: Box | None = None) -> QueryFeatures:
         box = (region or Box(0.0, 0.0, 1.0, 1.0)).clamp()
         photo = image.convert("RGB")
         if region is not None:
             photo = photo.crop(box.pixels(*photo.size))
-        vectors = l2_normalise(regions.pool_windows(self._feature_map(photo), self._windows))
+            feature_map = self._feature_map(photo)
+        else:
+            feature_map = self._whole_map(image)
+        vectors = l2_normalise(regions.pool_windows(feature_map, self._windows))
         return QueryFeatures(vectors=vectors, region=box, state={"image": photo})
 
     def detect_subjects(self, image: Image.Image) -> list[Box]:
         """Up to 5 candidate subject boxes (fractions of the picture), most salient first."""
-        return [Box(*b) for b in regions.salient_boxes(self._feature_map(image))]
+        return [Box(*b) for b in regions.salient_boxes(self._whole_map(image))]
 
     def _query_local(self, query: QueryFeatures) -> local.LocalFeatures:
         cached = query.state.get("local")

@@ -87,7 +87,7 @@ def sift_features(
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     grey = _sized_grey(image, side)
     mask = (grey < 245).astype(np.uint8) * 255 if mask_white else None
-    sift = cv2.SIFT_create(nfeatures=keypoints)
+    sift = cv2.SIFT_create(nfeatures=keypoints)  # type: ignore[attr-defined]  # missing from opencv's stubs
     kps, desc = sift.detectAndCompute(grey, mask)
     points = np.array([kp.pt for kp in kps], dtype=np.float32).reshape(-1, 2)
     return points, _rootsift(desc), (int(grey.shape[0]), int(grey.shape[1]))
@@ -130,7 +130,10 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     for i, (cand, size) in enumerate(zip(catalog, sizes, strict=True)):
         rows = slice(start, start + size)
         start += size
-        mutual = good[rows] & (back[i][nearest[rows]] == np.arange(start - size, start)) if size else good[rows]
+        column_best = back[i]
+        if column_best is None:
+            continue
+        mutual = good[rows] & (column_best[nearest[rows]] == np.arange(start - size, start))
         picked = np.nonzero(mutual)[0]
         if len(picked) < 6:
             continue
@@ -145,7 +148,7 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
 
 def _plausible(homography: np.ndarray, shape: tuple[int, int], query_shape: tuple[int, int]) -> bool:
     h, w = shape
-    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2)
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32).reshape(-1, 1, 2)
     quad = cv2.perspectiveTransform(corners, homography).reshape(-1, 2).astype(np.float32)
     if not np.isfinite(quad).all() or not cv2.isContourConvex(quad):
         return False
