@@ -132,9 +132,14 @@ def test_subjects_of_a_searched_photo_reuse_its_forward_pass(
 ) -> None:
     photo = pictures[3].copy()
     fresh = engine.detect_subjects(pictures[3].copy())
-    calls = []
+    calls: list[int] = []
     real = engine.net.feature_maps
-    monkeypatch.setattr(engine.net, "feature_maps", lambda pixels: calls.append(1) or real(pixels))
+
+    def counted(pixels: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return real(pixels)
+
+    monkeypatch.setattr(engine.net, "feature_maps", counted)
     engine.query_features(photo)
     assert engine.detect_subjects(photo) == fresh
     assert len(calls) == 1
