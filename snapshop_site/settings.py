@@ -169,7 +169,7 @@ SNAPSHOP_BACKEND = os.environ.get("SNAPSHOP_BACKEND", "local")
 SNAPSHOP_MODEL_PATH = Path(
     os.environ.get("SNAPSHOP_MODEL_PATH", str(BASE_DIR / "models" / "efficientnet_lite2_380.onnx"))
 )
-SNAPSHOP_VECTOR_STORE = os.environ.get("SNAPSHOP_VECTOR_STORE", "exact")
+SNAPSHOP_VECTOR_STORE = os.environ.get("SNAPSHOP_VECTOR_STORE", "hnsw")
 SNAPSHOP_INDEX_DIR = Path(os.environ.get("SNAPSHOP_INDEX_DIR", str(DATA_DIR / "index")))
 # Server stores: a libpq URI for pgvector (defaults to DATABASE_URL when that is PostgreSQL), Milvus's URI.
 SNAPSHOP_PGVECTOR_DSN = os.environ.get("SNAPSHOP_PGVECTOR_DSN") or (

@@ -86,10 +86,18 @@ def _upload():
     return SimpleUploadedFile("photo.jpg", jpeg(320, 240), content_type="image/jpeg")
 
 
-def _index_file() -> Path:
-    files = list(Path(django_settings.SNAPSHOP_INDEX_DIR).glob("*.npz"))
-    assert len(files) == 1, files
-    return files[0]
+def _index_files() -> list[Path]:
+    files = [p for p in Path(django_settings.SNAPSHOP_INDEX_DIR).rglob("*") if p.is_file()]
+    assert files, "the import wrote no index file"
+    return files
+
+
+@pytest.fixture(params=["exact", "hnsw"])
+def file_store(request: pytest.FixtureRequest, settings) -> str:
+    """Both stores that keep their index in files (hnsw is the default)."""
+    settings.SNAPSHOP_VECTOR_STORE = request.param
+    reset_local_index()
+    return str(request.param)
 
 
 @pytest.mark.django_db
@@ -98,32 +106,31 @@ def _index_file() -> Path:
     [
         lambda path: path.unlink(),
         lambda path: path.write_bytes(b"not an index at all"),
-        lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]),  # truncated zip
+        lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]),  # truncated
         lambda path: path.write_bytes(b""),
     ],
     ids=["deleted", "garbage", "truncated", "empty"],
 )
-def test_a_lost_or_damaged_index_is_rebuilt_from_the_database(small_catalog: list[CatalogItem], damage) -> None:
-    if django_settings.SNAPSHOP_VECTOR_STORE != "exact":
-        pytest.skip("the index file test is for the exact store")
-    path = _index_file()
-    damage(path)
+def test_a_lost_or_damaged_index_is_rebuilt_from_the_database(
+    file_store: str, small_catalog: list[CatalogItem], damage
+) -> None:
+    for path in _index_files():
+        damage(path)
     reset_local_index()  # as after a restart
     item = small_catalog[3]
     outcome = run_search(item.picture.read_bytes())
     assert outcome.ok, outcome.error_message
     assert outcome.hits[0].sku_id == item.product.sku_id
     assert len(get_local_index().store) == len(small_catalog)
-    assert path.is_file() and path.stat().st_size > 0
+    assert any(path.stat().st_size > 0 for path in _index_files())
 
 
 @pytest.mark.django_db
-def test_an_index_damaged_while_serving_is_rebuilt(small_catalog: list[CatalogItem]) -> None:
-    if django_settings.SNAPSHOP_VECTOR_STORE != "exact":
-        pytest.skip("the index file test is for the exact store")
+def test_an_index_damaged_while_serving_is_rebuilt(file_store: str, small_catalog: list[CatalogItem]) -> None:
     item = small_catalog[0]
     assert run_search(item.picture.read_bytes()).ok
-    _index_file().write_bytes(b"garbage written by a dying process")  # a new mtime: the next search reloads
+    for path in _index_files():  # new mtimes: the next search reloads
+        path.write_bytes(b"garbage written by a dying process")
     outcome = run_search(item.picture.read_bytes())
     assert outcome.ok, outcome.error_message
     assert outcome.hits[0].sku_id == item.product.sku_id

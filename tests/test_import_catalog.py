@@ -121,7 +121,8 @@ def test_import_survives_a_lost_index_file(picture_dir: Path, capsys: pytest.Cap
     csv_file = picture_dir / "catalog.csv"
     csv_file.write_text(HEADER + "100,Red Mug,,,,,,p0.jpg,,,\n101,Blue Mug,,,,,,p1.jpg,,,\n")
     run_import(csv_file, capsys)
-    for path in Path(settings.SNAPSHOP_INDEX_DIR).glob("*"):
-        path.write_bytes(b"garbage")
+    for path in Path(settings.SNAPSHOP_INDEX_DIR).rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"garbage")
     reset_local_index()
     assert len(get_local_index().store) == 2  # rebuilt from the vectors kept in the database
