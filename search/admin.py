@@ -10,6 +10,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from search.hits import safe_link
 from search.models import Search, SearchHit
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -92,9 +93,10 @@ class SearchHitInline(admin.TabularInline):
 
     @admin.display(description=_("picture"))
     def picture(self, hit: SearchHit) -> str:
-        if not hit.image_url.startswith(("http://", "https://", "/")):
+        url = safe_link(hit.image_url)
+        if not url:
             return ""
-        return format_html('<img src="{}" alt="{}" width="64" loading="lazy">', hit.image_url, hit.name)
+        return format_html('<img src="{}" alt="{}" width="64" loading="lazy">', url, hit.name)
 
 
 class ErrorFilter(admin.SimpleListFilter):
