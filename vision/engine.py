@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vision import local, regions
+from vision import catalog, local, regions
+from vision.catalog import l2_normalise
 from vision.model import FeatureNet
 
 
@@ -83,13 +84,6 @@ class Candidate:
     extras: bytes = b""
 
 
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-CATALOG_MARGINS = (0.05, 0.25, 0.45)
-CATALOG_PILES: tuple[int, ...] = ()  # 2x2/3x3 "piles" measured: +0.01 val R@1, -0.01 R@10, train equal
 COLOUR_WEIGHT = 0.2
 MIN_INLIERS = 12
 VERIFIED_BONUS = 0.2  # for passing the geometric check at all
@@ -112,7 +106,7 @@ class Engine:
         self.net = net
         self.dim = net.dim
         self.side = net.side
-        self.version = f"lite2-{self.side}-m3-rs800-v2"
+        self.version = f"lite2-{self.side}{net.tag}-{catalog.VERSION}-{local.VERSION}"
         cells = max(1, round(self.side / 32))
         self._windows = regions.window_grid(cells)
         # The web search asks for a photo's query features and then its subjects: one forward pass
@@ -122,16 +116,12 @@ class Engine:
 
     # catalog side -------------------------------------------------------------------------
     def catalog_features(self, images: Sequence[Image.Image]) -> list[CatalogFeatures]:
-        out: list[CatalogFeatures] = []
-        for image in images:
-            product = image.convert("RGB").crop(regions.product_box(image.convert("RGB")))
-            views = [regions.on_white(product, self.side, m) for m in CATALOG_MARGINS]
-            views += [regions.tiled_on_white(product, self.side, k) for k in CATALOG_PILES]
-            pixels = np.stack(views)
-            pooled = l2_normalise(self.net.feature_maps(pixels).mean(axis=(2, 3)))
-            vector = l2_normalise(pooled.sum(axis=0))
-            out.append(CatalogFeatures(vector=vector, extras=local.catalog_local(product).to_bytes()))
-        return out
+        products = [catalog.product_crop(image) for image in images]
+        vectors = catalog.catalog_vectors(self.net, products)
+        return [
+            CatalogFeatures(vector=vector, extras=catalog.catalog_extras(product))
+            for vector, product in zip(vectors, products, strict=True)
+        ]
 
     # query side ---------------------------------------------------------------------------
     def _feature_map(self, image: Image.Image) -> np.ndarray:

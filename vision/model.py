@@ -35,6 +35,8 @@ class FeatureNet:
             raise ModelUnavailable(f"Model file {path} is unreadable ({exc.__class__.__name__}).") from exc
         shape = self.session.get_inputs()[0].shape
         self.side = int(shape[2]) if isinstance(shape[2], int) else 260
+        # Part of the engine version, so vectors from another export of the model are recomputed.
+        self.tag = "-int8" if "int8" in path.stem else ""
         self.input_name = self.session.get_inputs()[0].name
         self.dim = int(self.session.get_outputs()[0].shape[1])
         self._lock = threading.Lock()
