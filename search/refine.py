@@ -160,13 +160,20 @@ def facets(hits: list[ProductHit], state: State) -> Facets:
     return out
 
 
-def ordered(hits: list[ProductHit], sort: str) -> list[ProductHit]:
-    """Best match keeps the engine's order; by price, products without a price go last."""
-    if sort == "price_asc":
-        return sorted(hits, key=lambda h: (h.sku_price is None, h.sku_price or 0))
-    if sort == "price_desc":
-        return sorted(hits, key=lambda h: (h.sku_price is None, -(h.sku_price or 0)))
-    return list(hits)
+def credible(hit: ProductHit, floor: float | None = None) -> bool:
+    """The hit is at or above the similarity floor (SNAPSHOP_SIMILARITY_FLOOR): a match worth ranking."""
+    return hit.similarity >= (settings.SNAPSHOP_SIMILARITY_FLOOR if floor is None else floor)
+
+
+def ordered(hits: list[ProductHit], sort: str, floor: float | None = None) -> list[ProductHit]:
+    """Best match keeps the engine's order. By price, the credible matches (at or above the similarity
+    floor) come first, by price, then the weak ones, by price: a low price never lifts a hit that does not
+    look like the photo above one that does. Products without a price go last within their tier.
+    Hits with no similarity at all (a search by words) are one tier, so they are simply sorted by price."""
+    if sort not in {"price_asc", "price_desc"}:
+        return list(hits)
+    sign = 1 if sort == "price_asc" else -1
+    return sorted(hits, key=lambda h: (not credible(h, floor), h.sku_price is None, sign * (h.sku_price or 0)))
 
 
 def words_match(hit: ProductHit, words: list[str]) -> bool:

@@ -120,7 +120,10 @@ def test_a_chip_searches_its_region(live_server, small_catalog: list[CatalogItem
     assert chosen.region and chosen.photo and chosen.photo.name != Search.objects.get(pk=first).photo.name
 
 
-def test_a_filter_and_a_sort_change_the_grid_and_back_restores(live_server, small_catalog: list[CatalogItem], page):
+def test_a_filter_and_a_sort_change_the_grid_and_back_restores(
+    live_server, small_catalog: list[CatalogItem], page, settings
+):
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0  # every hit credible: the price sort is one plain order
     search_with(page, live_server.url, small_catalog[4].picture)
     everything = page.locator(".shown").inner_text()
     page.locator(".facets summary").click()

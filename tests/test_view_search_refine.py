@@ -66,12 +66,14 @@ def test_price_range(client, saved):
     assert shown and all(20 <= p <= 40 for p in shown)
 
 
-def test_sort_by_price_low_to_high(client, saved):
+def test_sort_by_price_low_to_high(client, saved, settings):
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0  # every hit credible: one tier (weak ones: see below)
     shown = prices(get(client, saved, "?sort=price_asc&page=5").content.decode())
     assert shown == sorted(shown) and len(shown) > 3
 
 
-def test_sort_by_price_high_to_low(client, saved):
+def test_sort_by_price_high_to_low(client, saved, settings):
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
     shown = prices(get(client, saved, "?sort=price_desc&page=5").content.decode())
     assert shown == sorted(shown, reverse=True)
 
@@ -106,3 +108,51 @@ def test_nonsense_parameters_are_ignored(client, saved):
 def test_region_box_and_photo_are_shown(client, saved):
     html = get(client, saved).content.decode()
     assert "data-cropper" in html and 'data-box="' in html
+
+
+def test_price_sort_keeps_weak_matches_below_credible_ones() -> None:
+    from decimal import Decimal
+
+    from search.hits import ProductHit
+    from search.refine import ordered
+
+    def hit(sku: str, similarity: float, price: str | None) -> ProductHit:
+        return ProductHit(sku, sku, sku_price=None if price is None else Decimal(price), similarity=similarity)
+
+    hits = [hit("A", 0.9, "50"), hit("B", 0.2, "1"), hit("C", 0.5, "20"), hit("D", 0.1, None), hit("E", 0.8, None)]
+    skus = lambda sort: [h.sku_id for h in ordered(hits, sort, floor=0.35)]  # noqa: E731
+    assert skus("price_asc") == ["C", "A", "E", "B", "D"]
+    assert skus("price_desc") == ["A", "C", "E", "B", "D"]
+    assert skus("best") == ["A", "B", "C", "D", "E"]
+    # No similarity at all (a search by words): one tier, plainly by price.
+    words = [hit("A", 0.0, "50"), hit("B", 0.0, "1"), hit("C", 0.0, None)]
+    assert [h.sku_id for h in ordered(words, "price_asc", floor=0.35)] == ["B", "A", "C"]
+
+
+def test_sorting_by_price_does_not_promote_weak_matches(client, saved, settings):
+    stored = list(saved.hits.all())
+    by_name = {h.name: h for h in stored}
+    assert len(by_name) == len(stored)
+    # A floor that leaves a cheaper product below it than one above it, so a plain price sort would promote it.
+    floor = next(
+        s
+        for s in sorted({h.similarity for h in stored})
+        if any(
+            weak.price is not None and strong.price is not None and weak.price < strong.price
+            for weak in stored
+            if weak.similarity < s
+            for strong in stored
+            if strong.similarity >= s
+        )
+    )
+    settings.SNAPSHOP_SIMILARITY_FLOOR = floor
+    for sort in ("price_asc", "price_desc"):
+        html = get(client, saved, f"?sort={sort}&page=5").content.decode()
+        shown = names(html)
+        assert len(shown) == len(stored)
+        credible = [by_name[n].similarity >= floor for n in shown]
+        assert credible == sorted(credible, reverse=True), "a weak match was sorted above a credible one"
+        for tier in (True, False):
+            priced = [by_name[n].price for n, c in zip(shown, credible, strict=True) if c is tier]
+            priced = [p for p in priced if p is not None]
+            assert priced == sorted(priced, reverse=sort == "price_desc")
