@@ -24,7 +24,7 @@ from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
 from catalog.models import Product, ProductImage
 from search.hits import ProductHit
 from vectors.base import Attributes, Store, StoreUnavailable
-from vision.engine import Engine, get_engine
+from vision.engine import CatalogFeatures, Engine, get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,18 @@ class LocalIndex:
 
     def add_pictures(self, pictures: list[ProductImage], images: list[Image.Image]) -> None:
         """Embed, keep the features on the rows, and add them to the store."""
-        features = self.engine.catalog_features(images)
+        self.add_features(pictures, self.engine.catalog_features(images))
+
+    def add_features(self, pictures: list[ProductImage], features: Sequence[CatalogFeatures]) -> None:
+        """Keep features computed by this engine on the rows and add them to the store.
+
+        Pictures deleted meanwhile (the import computes features in other threads) are left out.
+        """
+        alive = set(ProductImage.objects.filter(pk__in=[p.pk for p in pictures]).values_list("pk", flat=True))
+        kept = [(p, f) for p, f in zip(pictures, features, strict=True) if p.pk in alive]
+        if not kept:
+            return
+        pictures, features = [p for p, _ in kept], [f for _, f in kept]
         for picture, feature in zip(pictures, features, strict=True):
             picture.vector = feature.vector.astype(np.float32).tobytes()
             picture.extras = feature.extras
@@ -198,10 +209,16 @@ class LocalIndex:
             self.store.delete(list(keys))
 
     def update_attributes(self, product: Product) -> None:
-        """Category or price changed: re-file the product's vectors under the new attributes."""
-        pictures = [p for p in product.images.all() if p.vector_array() is not None]
-        if pictures:
-            self._add_rows(self.store, pictures)
+        """Category, price or self-operated flag changed: re-file the product's indexed pictures under its
+        attributes now, so filtered searches stay exact (the caller saves). Only pictures embedded by this
+        engine version: older vectors wait for re-embedding and never join the index here."""
+        rows = [(p.pk, p.vector_array()) for p in self._indexed_pictures().filter(product_id=product.pk)]
+        usable = [(key, v) for key, v in rows if v is not None and v.shape == (self.store.dim,)]
+        if not usable:
+            return
+        attrs = attributes_for(product)
+        with self._lock:
+            self.store.add([key for key, _ in usable], np.stack([v for _, v in usable]), [attrs] * len(usable))
 
     def save(self) -> None:
         with self._lock:
