@@ -117,6 +117,15 @@ class State:
     def shown(self) -> int:
         return min(self.page * page_size(), MAX_RESULTS)
 
+    @property
+    def by_price(self) -> bool:
+        return self.sort in {"price_asc", "price_desc"}
+
+    @property
+    def similarity_floor(self) -> float:
+        """Hits below it are weak matches: by price they follow the credible ones, marked as weak."""
+        return float(settings.SNAPSHOP_SIMILARITY_FLOOR)
+
 
 @dataclass
 class CategoryOption:

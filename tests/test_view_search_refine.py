@@ -156,3 +156,10 @@ def test_sorting_by_price_does_not_promote_weak_matches(client, saved, settings)
             priced = [by_name[n].price for n, c in zip(shown, credible, strict=True) if c is tier]
             priced = [p for p in priced if p is not None]
             assert priced == sorted(priced, reverse=sort == "price_desc")
+        # The weak ones say why they come after dearer (or cheaper) ones.
+        assert weak_marks(html) == [not c for c in credible]
+    assert not any(weak_marks(get(client, saved, "?page=5").content.decode()))  # best match: the order says it
+
+
+def weak_marks(html: str) -> list[bool]:
+    return ["data-weak-match" in card for card in html.split('<li class="card">')[1:]]
