@@ -83,3 +83,72 @@ class QueryPhoto:
             ],
             hint=str(HINT_TEXT[hints[0]]) if hints else "",
         )
+
+
+# Stored copies of uploaded photos --------------------------------------------------------------
+# A search keeps the shopper's photo (for the admin and for searching a region of it again). Re-encoding
+# it costs more CPU than the rest of the web stack together, so an ordinary upright JPEG is kept as
+# uploaded, minus every segment that can carry personal data: APP1 (EXIF with GPS, XMP), APP3..APP13
+# and APP15 (maker notes, IPTC, Photoshop), COM, and anything after the picture (motion-photo videos,
+# maker trailers). What is kept decodes to the same pixels: the tables, the frame and scans, APP0 (JFIF),
+# APP2 ICC profiles (colours) and APP14 Adobe (the colour transform).
+STORED_ORIGINAL_MAX_SIDE = 2048  # larger uploads are stored re-encoded at the query size instead
+STORED_ORIGINAL_MAX_BYTES = 2 * 1024 * 1024
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
+
+
+def _kept_segment(marker: int, payload: bytes) -> bool:
+    if marker == 0xFE or 0xE1 <= marker <= 0xEF:  # COM, APP1..APP15
+        if marker == 0xE2:
+            return payload.startswith(b"ICC_PROFILE\x00")
+        if marker == 0xEE:
+            return payload.startswith(b"Adobe")
+        return False
+    if marker == 0xE0:
+        return payload.startswith((b"JFIF\x00", b"JFXX\x00"))
+    return True
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes | None:
+    """The JPEG without metadata segments or trailing data (see above); None when the bytes are not
+    a well-formed JPEG this walk understands (the caller then re-encodes)."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    out = [b"\xff\xd8"]
+    pos, size = 2, len(data)
+    while pos < size:
+        if data[pos] != 0xFF:
+            return None
+        while pos < size and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= size:
+            return None
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI: the picture ends here, whatever follows is dropped
+            out.append(b"\xff\xd9")
+            return b"".join(out)
+        if marker in _STANDALONE or marker == 0xD8:
+            return None
+        if pos + 2 > size:
+            return None
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        end = pos + length
+        if length < 2 or end > size:
+            return None
+        if _kept_segment(marker, data[pos + 2 : end]):
+            out.append(bytes((0xFF, marker)) + data[pos:end])
+        pos = end
+        if marker == 0xDA:  # SOS: entropy-coded data up to the next marker that is not a stuffed byte or RSTn
+            scan = pos
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= size:
+                    return None
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    pos += 1 if following == 0xFF else 2
+                    continue
+                break
+            out.append(data[scan:pos])
+    return None

@@ -8,20 +8,24 @@ carries an error code and a message instead, so callers render it and
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.translation import gettext as _
+from PIL import Image
 
 from search.backends.base import BackendAnswer, SearchFailed
 from search.backends.local import search_local
 from search.hits import ProductHit
 from search.models import Search
+from search.photo import STORED_ORIGINAL_MAX_BYTES, STORED_ORIGINAL_MAX_SIDE, strip_jpeg_metadata
 from vectors.base import Filter
 from vision.engine import Box
 from vision.prepare import ImageRejected, PreparedImage, encode_jpeg, prepare_image
@@ -32,6 +36,7 @@ BACKENDS = ("local", "juhe", "both")
 # Photos are decoded at most this large: plenty for the engine and for the stored copy.
 QUERY_PHOTO_SIDE = 1280
 THUMBNAIL_SIDE = 320
+ORIENTATION_TAG = 0x0112
 
 
 @dataclass
@@ -114,8 +119,11 @@ def record_search(
     device: str = Search.Device.PC,
     channel: str = Search.Channel.WEB,
     filters: dict[str, object] | None = None,
+    subjects: list[list[float]] | None = None,
+    hints: list[str] | None = None,
 ) -> Search:
-    """Save the search with its hits in rank order. The stored photo is re-encoded: no EXIF, no GPS."""
+    """Save the search with its hits in rank order, in one transaction. The stored photo carries no EXIF
+    and no GPS: an upright JPEG is kept minus its metadata segments, anything else is re-encoded."""
     search = Search(
         session_key=session_key or "",
         device=device,
@@ -131,14 +139,74 @@ def record_search(
         upstream_request_id=outcome.upstream_request_id[:64],
         region=vars(outcome.region) if outcome.region else None,
         filters=filters or None,
+        subjects=subjects,
+        hints=hints,
     )
     if outcome.photo is not None:
         name = hashlib.sha256(data).hexdigest()[:24] + ".jpg"
         image = outcome.photo.image
-        search.photo_width, search.photo_height = image.size
-        search.photo.save(name, ContentFile(encode_jpeg(image, quality=85)), save=False)
-        search.thumbnail.save(name, ContentFile(encode_jpeg(image, quality=80, max_side=THUMBNAIL_SIDE)), save=False)
+        kept = stored_original(data, outcome.photo)
+        if kept is None:
+            search.photo_width, search.photo_height = image.size
+            search.photo.save(name, ContentFile(encode_jpeg(image, quality=85)), save=False)
+        else:
+            stored, (search.photo_width, search.photo_height) = kept
+            search.photo.save(name, ContentFile(stored), save=False)
+        search.thumbnail.save(name, ContentFile(thumbnail_jpeg(image)), save=False)
     with transaction.atomic():
         search.save()
         search.save_hits(outcome)
     return search
+
+
+def stored_hits(outcome: SearchOutcome) -> list[ProductHit]:
+    """The outcome's hits exactly as `Search.product_hits()` reads them back after `record_search`
+    (`SearchHit.from_hit` then `as_product_hit`: fields cut to their columns, price to cents)."""
+    cents = Decimal("0.01")
+    return [
+        ProductHit(
+            sku_id=hit.sku_id[:64],
+            sku_name=hit.sku_name[:500],
+            sku_price=hit.sku_price.quantize(cents) if isinstance(hit.sku_price, Decimal) else hit.sku_price,
+            ware_label=hit.ware_label[:32],
+            similarity=hit.similarity,
+            image_url=hit.image_url[:1000],
+            detail_url=hit.detail_url[:1000],
+            detail_app_url=hit.detail_app_url[:1000],
+            cid1=hit.cid1[:100],
+            cid2=hit.cid2[:100],
+            cid3=hit.cid3[:100],
+            source=hit.source,
+        )
+        for hit in outcome.hits
+    ]
+
+
+def stored_original(data: bytes, photo: PreparedImage) -> tuple[bytes, tuple[int, int]] | None:
+    """The upload as stored (metadata stripped) and its size, when it can be kept as it came: a JPEG in
+    RGB or grey, upright (EXIF orientation 1 or none), not larger than the limits. None otherwise."""
+    if photo.source_format != "JPEG" or len(data) > STORED_ORIGINAL_MAX_BYTES:
+        return None
+    try:
+        header = Image.open(io.BytesIO(data))
+        if header.mode not in {"RGB", "L"} or max(header.size) > STORED_ORIGINAL_MAX_SIDE:
+            return None
+        if header.getexif().get(ORIENTATION_TAG, 1) != 1:
+            return None  # the stored copy must look upright without EXIF: re-encode the turned picture
+        size = header.size
+    except (OSError, ValueError, SyntaxError):
+        return None
+    stripped = strip_jpeg_metadata(data)
+    return (stripped, size) if stripped is not None else None
+
+
+def thumbnail_jpeg(image: Image.Image) -> bytes:
+    """The small copy the result page shows (at most THUMBNAIL_SIDE): an integer box reduction first,
+    then Lanczos over the last step, several times cheaper than Lanczos over the whole photo."""
+    scale = THUMBNAIL_SIDE / max(image.size)
+    if scale < 1:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=80)
+    return out.getvalue()

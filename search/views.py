@@ -116,10 +116,13 @@ def results_from_outcome(outcome: SearchOutcome, search: Search | None, device: 
     )
 
 
-def results_from_saved(search: Search, device: str) -> Results:
-    hits = search.product_hits()
+def results_from_saved(
+    search: Search, device: str, hits: list[ProductHit] | None = None, *, cards: bool = True
+) -> Results:
+    """The saved search's hits as cards (`cards=False`: the caller pages them itself)."""
+    hits = search.product_hits() if hits is None else hits
     return Results(
-        cards=cards_for(hits, device),
+        cards=cards_for(hits, device) if cards else [],
         search=search,
         error_code=search.error_code,
         error_message=error_text(search.error_code, search.error_message) if search.error_code else "",
@@ -188,13 +191,28 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     return views_results.answer(request, outcome, data)
 
 
-def save_history(request: HttpRequest, outcome: SearchOutcome, data: bytes, device: str) -> Search | None:
+def save_history(
+    request: HttpRequest,
+    outcome: SearchOutcome,
+    data: bytes,
+    device: str,
+    *,
+    subjects: list[list[float]] | None = None,
+    hints: list[str] | None = None,
+) -> Search | None:
     """Keep the search for the admin and the shopper's recent list; a failure here must not cost the results."""
     if not request.session.session_key:
         request.session.save()
         request.session.modified = True  # so the session cookie is sent with this response
     try:
-        return record_search(outcome, data, session_key=request.session.session_key or "", device=device)
+        return record_search(
+            outcome,
+            data,
+            session_key=request.session.session_key or "",
+            device=device,
+            subjects=subjects,
+            hints=hints,
+        )
     except (DatabaseError, OSError):
         logger.exception("could not save search history")
         return None

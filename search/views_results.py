@@ -19,10 +19,11 @@ from django_htmx.http import push_url
 
 from catalog.models import Product
 from search.forms import PhotoForm, error_text
+from search.hits import ProductHit
 from search.models import Search
 from search.photo import QueryPhoto
 from search.refine import MAX_RESULTS, State, facets, ordered, page_size
-from search.services import SearchOutcome, run_search
+from search.services import SearchOutcome, run_search, stored_hits
 from search.sources import analyse, catalog_hits, hits_of_search, parse_region, photo_bytes, saved_region
 from search.views import (
     HtmxHttpRequest,
@@ -51,16 +52,23 @@ def own_search(request: HttpRequest, pk: object) -> Search:
     return search
 
 
-def refined_results(request: HttpRequest, search: Search, state: State) -> Results:
-    """The saved search as the state asks: within the filters, narrowed by the keyword, sorted, paged."""
+def refined_results(
+    request: HttpRequest, search: Search, state: State, hits: list[ProductHit] | None = None
+) -> Results:
+    """The saved search as the state asks: within the filters, narrowed by the keyword, sorted, paged.
+    `hits`: the search's stored hits when the caller has them already (a search just recorded)."""
     device = device_of(request)
-    results = results_from_saved(search, device)
+    stored = search.product_hits() if hits is None else hits  # read once, whatever the state
+    results = results_from_saved(search, device, stored, cards=False)
     results.state = state
     results.base_url = reverse("search_detail", args=[search.pk])
     results.photo = QueryPhoto.of(search)
-    if search.error_code and not results.cards:
+    if search.error_code and not stored:
         return results
-    hits, error = hits_of_search(search, state)
+    if state.engine_filter() is None and not state.q:
+        hits, error = list(stored), ""
+    else:
+        hits, error = hits_of_search(search, state)
     if error:
         results.cards, results.error_code, results.error_message = [], error, error_text(error)
         return results
@@ -85,19 +93,21 @@ def request_wants_more(request: HttpRequest) -> bool:
 def answer(request: HtmxHttpRequest, outcome: SearchOutcome, data: bytes, parent: Search | None = None) -> HttpResponse:
     """Record a new search and show it; htmx gets its permalink pushed."""
     device = device_of(request)
-    saved = save_history(request, outcome, data, device)
+    subjects: list[list[float]] | None = None
+    hints: list[str] | None = None
+    if parent is not None:
+        subjects, hints = parent.subjects, parent.hints
+    elif outcome.photo is not None:
+        subjects, hints = analyse(outcome.photo.image)
+    saved = save_history(request, outcome, data, device, subjects=subjects, hints=hints)
     if saved is None:  # history could not be written: the results still show, without refining
         results = results_from_outcome(outcome, None, device)
         results.cards = results.cards[: page_size()]
         return render_results(request, PhotoForm(), results)
-    if parent is not None:
-        saved.subjects, saved.hints = parent.subjects, parent.hints
-    elif outcome.photo is not None:
-        saved.subjects, saved.hints = analyse(outcome.photo.image)
-    Search.objects.filter(pk=saved.pk).update(subjects=saved.subjects, hints=saved.hints)
     if (parent is not None or request.POST.get("sku")) and not request.htmx:
         return redirect("search_detail", saved.pk)  # a plain form (history's "search again"): the permalink
-    results = refined_results(request, saved, State())
+    # The hits just written, as reading them back would give them (no second round trip for the first page).
+    results = refined_results(request, saved, State(), hits=stored_hits(outcome))
     response = render_results(request, PhotoForm(), results, status=results.status)
     if request.htmx:
         push_url(response, reverse("search_detail", args=[saved.pk]))

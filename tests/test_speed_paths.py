@@ -1,0 +1,162 @@
+"""The cheap paths of a web search (issue 8): the stored photo kept as uploaded minus its metadata,
+and re-ranking that steps aside when the engine is busy (brownout)."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from PIL import Image
+
+from catalog.index import get_local_index
+from catalog.local_engine import PROCESS_IN_FLIGHT, LocalResult, LocalSearcher
+from search.models import Search
+from search.photo import strip_jpeg_metadata
+from search.services import record_search, run_search
+from tests.conftest import CatalogItem
+from tests.images import encode, textured
+from vision.prepare import prepare_image
+
+BUSY_TEXT = "skipped the detailed picture check"
+
+
+def pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+
+
+def with_segment(jpeg: bytes, marker: int, payload: bytes) -> bytes:
+    """The JPEG with one more segment right after SOI."""
+    return jpeg[:2] + bytes((0xFF, marker)) + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def private_jpeg(**params: object) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {1: "N", 2: (59.0, 20.0, 0.0)}  # GPS
+    data = encode(textured(400, 300, 5), "JPEG", quality=90, exif=exif, comment=b"my secret comment", **params)
+    data = with_segment(data, 0xED, b"Photoshop 3.0\x00" + b"IPTC city: Tallinn")  # APP13
+    return data + b"MOTION-PHOTO-VIDEO-TRAILER" * 20
+
+
+@pytest.mark.parametrize("params", [{}, {"progressive": True}, {"restart_marker_blocks": 2}, {"subsampling": 0}])
+def test_stripping_keeps_the_pixels_and_drops_every_private_segment(params: dict[str, object]) -> None:
+    data = private_jpeg(**params)
+    stripped = strip_jpeg_metadata(data)
+    assert stripped is not None
+    for secret in (b"PhoneMaker", b"Exif", b"my secret comment", b"Tallinn", b"MOTION-PHOTO"):
+        assert secret in data and secret not in stripped
+    assert not Image.open(io.BytesIO(stripped)).getexif()
+    assert np.array_equal(pixels(stripped), pixels(data))
+    assert stripped.endswith(b"\xff\xd9")
+
+
+def test_stripping_keeps_the_colour_profile_and_refuses_what_it_cannot_walk() -> None:
+    profile = b"fake-but-kept ICC bytes"
+    data = encode(textured(200, 150, 2), "JPEG", quality=90, icc_profile=profile)
+    stripped = strip_jpeg_metadata(data)
+    assert stripped is not None and Image.open(io.BytesIO(stripped)).info.get("icc_profile") == profile
+    assert strip_jpeg_metadata(data[: len(data) // 2]) is None  # no end of picture
+    assert strip_jpeg_metadata(encode(textured(200, 150, 2), "PNG")) is None
+    assert strip_jpeg_metadata(b"\xff\xd8\xff\xe1\x00") is None
+
+
+def test_an_upright_jpeg_is_stored_as_uploaded_minus_its_metadata(small_catalog: list[CatalogItem]) -> None:
+    data = private_jpeg()
+    search = record_search(run_search(data), data)
+    stored = search.photo.read()
+    assert stored == strip_jpeg_metadata(data)
+    assert not Image.open(io.BytesIO(stored)).getexif()
+    assert (search.photo_width, search.photo_height) == (400, 300)
+    assert max(Image.open(search.thumbnail.path).size) == 320
+
+
+def test_a_turned_jpeg_is_stored_upright_without_exif(small_catalog: list[CatalogItem]) -> None:
+    upright = textured(400, 300, 7)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera held sideways: turn 90° clockwise to view
+    exif[0x8825] = {1: "N", 2: (59.0, 20.0, 0.0)}
+    data = encode(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=95, exif=exif)
+    search = record_search(run_search(data), data)
+    stored = Image.open(search.photo.path)
+    assert not stored.getexif()
+    assert stored.size == (400, 300) == (search.photo_width, search.photo_height)
+    difference = np.abs(np.asarray(stored.convert("RGB"), dtype=np.int16) - np.asarray(upright, dtype=np.int16))
+    assert difference.mean() < 6
+
+
+def test_a_png_is_stored_as_a_jpeg(small_catalog: list[CatalogItem]) -> None:
+    data = encode(textured(400, 300, 3), "PNG")
+    search = record_search(run_search(data), data)
+    assert Image.open(search.photo.path).format == "JPEG"
+
+
+def searcher() -> LocalSearcher:
+    return get_local_index().searcher
+
+
+def test_a_search_while_the_engine_is_busy_skips_the_re_rank_and_says_so(small_catalog: list[CatalogItem]) -> None:
+    item = small_catalog[2]
+    data = item.picture.read_bytes()
+    client = Client()
+    assert searcher().rerank and searcher().max_in_flight == 1
+    with PROCESS_IN_FLIGHT.track():  # another search is in the engine of this process
+        busy = client.post(
+            "/search/", {"photo": SimpleUploadedFile("a.jpg", data, "image/jpeg")}, headers={"HX-Request": "true"}
+        )
+    alone = client.post(
+        "/search/", {"photo": SimpleUploadedFile("a.jpg", data, "image/jpeg")}, headers={"HX-Request": "true"}
+    )
+    assert busy.status_code == alone.status_code == 200
+    assert BUSY_TEXT in busy.content.decode() and BUSY_TEXT not in alone.content.decode()
+    first, second = Search.objects.order_by("pk")
+    assert BUSY_TEXT in first.notice and not second.notice  # kept in history for the admin
+    for search in (first, second):
+        top = search.hits.first()
+        assert top is not None and top.sku_id == item.product.sku_id
+    assert PROCESS_IN_FLIGHT.count == 0
+
+
+def concurrent_searches(local: LocalSearcher, photos: list[bytes]) -> list[LocalResult]:
+    """Every photo searched at the same moment, each on its own thread."""
+    images = [prepare_image(data, max_side=1280).image for data in photos]
+    start = threading.Barrier(len(images))
+    results: list[LocalResult | None] = [None] * len(images)
+
+    def run(i: int) -> None:
+        start.wait()
+        results[i] = local.search(images[i], limit=5)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(r is not None for r in results)
+    return [r for r in results if r is not None]
+
+
+@pytest.mark.django_db(transaction=True)  # the searching threads read the catalog on their own connections
+def test_concurrent_searches_beyond_the_limit_skip_the_re_rank(small_catalog: list[CatalogItem]) -> None:
+    items = small_catalog[:6]
+    local = searcher()
+    results = concurrent_searches(local, [item.picture.read_bytes() for item in items])
+    # Six searches share one engine (its forward passes take turns): the ones finding others in flight step aside.
+    skipped = [r.rerank_skipped for r in results]
+    assert any(skipped) and skipped.count(False) <= 1
+    for item, result in zip(items, results, strict=True):
+        assert result.hits[0].sku_id == item.product.sku_id
+    assert PROCESS_IN_FLIGHT.count == 0
+    alone = local.search(prepare_image(items[0].picture.read_bytes()).image, limit=5)
+    assert not alone.rerank_skipped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_limit_every_concurrent_search_is_re_ranked(small_catalog: list[CatalogItem]) -> None:
+    local = searcher()
+    unlimited = LocalSearcher(local.engine, local.store, local.source, max_in_flight=0)
+    results = concurrent_searches(unlimited, [item.picture.read_bytes() for item in small_catalog[:4]])
+    assert not any(r.rerank_skipped for r in results)
