@@ -6,7 +6,9 @@ evaluation command from a CSV held in memory, so both run the same code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -18,6 +20,35 @@ from vision.engine import Box, Candidate, Engine, QueryFeatures
 
 # How many pictures to fetch per wanted card: several pictures of one product collapse into one card.
 PICTURES_PER_CARD = 3
+# Re-ranking under load (brownout): the colour + SIFT check costs about as much CPU as the rest of a
+# search together. When more than this many searches are in the engine of this process at once, the
+# ones beyond it are answered in the vector store's order, without the check, and say so; a shopper
+# alone (or a few at a time) always gets the full re-rank. 0 turns the brownout off (always re-rank).
+RERANK_MAX_IN_FLIGHT = 1
+
+
+class InFlight:
+    """How many searches are inside the engine of this process right now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    @contextmanager
+    def track(self) -> Iterator[int]:
+        """Count this search for as long as it runs; yields the count including it."""
+        with self._lock:
+            self.count += 1
+            now = self.count
+        try:
+            yield now
+        finally:
+            with self._lock:
+                self.count -= 1
+
+
+# One per process: every searcher (a refreshed index makes a new one) shares the CPU.
+PROCESS_IN_FLIGHT = InFlight()
 
 
 @dataclass(frozen=True)
@@ -38,6 +69,8 @@ class CatalogSource(Protocol):
 class LocalResult:
     hits: list[ProductHit]
     query: QueryFeatures
+    # Re-ranking was wanted but skipped because the process was busy (see RERANK_MAX_IN_FLIGHT).
+    rerank_skipped: bool = False
 
 
 def merge_matches(rows: list[list[Match]]) -> list[Match]:
@@ -51,13 +84,24 @@ def merge_matches(rows: list[list[Match]]) -> list[Match]:
 
 
 class LocalSearcher:
-    def __init__(self, engine: Engine, store: Store, source: CatalogSource, *, rerank: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        source: CatalogSource,
+        *,
+        rerank: bool = True,
+        max_in_flight: int = RERANK_MAX_IN_FLIGHT,
+        in_flight: InFlight | None = None,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.source = source
         # Re-ranking (colour, local-feature verification) is the slow, precise part; without it
         # the order is the vector store's cosine order.
         self.rerank = rerank
+        self.max_in_flight = max_in_flight
+        self.in_flight = in_flight or PROCESS_IN_FLIGHT
 
     def search(
         self,
@@ -67,18 +111,20 @@ class LocalSearcher:
         region: Box | None = None,
         flt: Filter | None = None,
     ) -> LocalResult:
-        query = self.engine.query_features(image, region)
-        depth = max(limit * PICTURES_PER_CARD, self.rerank_depth)
-        matches = merge_matches(self.store.search(query.vectors, depth, flt))
-        ranked = self._rerank(query, matches)
-        return LocalResult(hits=self._cards(ranked, limit), query=query)
+        with self.in_flight.track():
+            query = self.engine.query_features(image, region)
+            depth = max(limit * PICTURES_PER_CARD, self.rerank_depth)
+            matches = merge_matches(self.store.search(query.vectors, depth, flt))
+            # Decided after the model pass, by the searches in the engine at this moment (this one included).
+            busy = self.rerank and 0 < self.max_in_flight < self.in_flight.count
+            ranked = self._rerank(query, matches, 0 if busy else self.rerank_depth)
+            return LocalResult(hits=self._cards(ranked, limit), query=query, rerank_skipped=busy)
 
     @property
     def rerank_depth(self) -> int:
         return self.engine.rerank_depth if self.rerank else 0
 
-    def _rerank(self, query: QueryFeatures, matches: list[Match]) -> list[Candidate]:
-        depth = self.rerank_depth
+    def _rerank(self, query: QueryFeatures, matches: list[Match], depth: int) -> list[Candidate]:
         if depth == 0:
             return [Candidate(m.key, m.score) for m in matches]
         head, tail = matches[:depth], matches[depth:]

@@ -6,6 +6,7 @@ import logging
 
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from search.backends.base import BackendAnswer, EngineUnavailable
 from vectors.base import Filter, StoreUnavailable
@@ -14,6 +15,11 @@ from vision.model import ModelUnavailable
 from vision.prepare import PreparedImage
 
 logger = logging.getLogger(__name__)
+# Shown (and kept in history) when the engine was too busy for the detailed check (catalog.local_engine).
+BUSY_NOTICE = gettext_lazy(
+    "Many people are searching right now, so these results skipped the detailed picture check. "
+    "Search again in a moment for the most precise order."
+)
 
 
 def search_local(
@@ -29,4 +35,5 @@ def search_local(
     except (StoreUnavailable, DatabaseError) as exc:
         logger.error("local catalog unavailable: %s", exc)
         raise EngineUnavailable(_("The product catalog is not available right now. Please try again later.")) from exc
-    return BackendAnswer(hits=result.hits, answered_by="local", region=result.query.region)
+    notice = BUSY_NOTICE if result.rerank_skipped else ""
+    return BackendAnswer(hits=result.hits, answered_by="local", region=result.query.region, notice=str(notice))
