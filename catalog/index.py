@@ -17,14 +17,17 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db import DatabaseError
+from django.db.models import Q, QuerySet
 from PIL import Image
 
 from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
 from catalog.models import Product, ProductImage
 from search.hits import ProductHit
 from vectors.base import Attributes, Store, StoreUnavailable
+from vision import catalog
 from vision.engine import CatalogFeatures, Engine, get_engine
+from vision.prepare import ImageRejected, prepare_image
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +60,51 @@ def product_hit(product: Product, image_urls: list[str]) -> ProductHit:
     )
 
 
+BLOBS = ("vector", "extras")
+
+
+def missing_extras(version: str) -> QuerySet[ProductImage]:
+    """Pictures with a vector of this engine version but no re-rank extras yet (see catalog.importer)."""
+    return ProductImage.objects.filter(features_version=version, vector__isnull=False).filter(
+        Q(extras__isnull=True) | Q(extras=b"")
+    )
+
+
+def picture_extras(picture: ProductImage) -> bytes:
+    """The re-rank extras of a stored catalog picture, from its stored copy (b"" if it cannot be read)."""
+    if not picture.image:
+        return b""
+    try:
+        with picture.image.storage.open(picture.image.name, "rb") as handle:
+            image = prepare_image(handle.read()).image
+    except (OSError, ImageRejected):
+        return b""
+    return catalog.catalog_extras(catalog.product_crop(image))
+
+
 class DatabaseSource(CatalogSource):
     def extras(self, keys: Sequence[int]) -> dict[int, bytes]:
-        rows = ProductImage.objects.filter(pk__in=keys).values_list("pk", "extras")
-        return {pk: bytes(blob or b"") for pk, blob in rows}
+        """Each picture's extras; a picture imported but not yet given its extras gets them now (and keeps them)."""
+        rows = ProductImage.objects.filter(pk__in=keys).only("extras", "image", "features_version")
+        found = {picture.pk: bytes(picture.extras or b"") for picture in rows}
+        for picture in rows:
+            if found[picture.pk] or not picture.image:
+                continue
+            found[picture.pk] = blob = picture_extras(picture)
+            if blob:
+                try:
+                    ProductImage.objects.filter(pk=picture.pk, features_version=picture.features_version).update(
+                        extras=blob
+                    )
+                except DatabaseError as exc:  # the search still uses them; the import's phase 2 saves them later
+                    logger.warning("could not save the extras of picture %s: %r", picture.pk, exc)
+        return found
 
     def pictures(self, keys: Sequence[int]) -> dict[int, PictureInfo]:
-        pictures = ProductImage.objects.filter(pk__in=keys).select_related("product")
+        # Not the vector and re-rank blobs (~100 KB a picture): a card needs none of them.
+        pictures = ProductImage.objects.filter(pk__in=keys).select_related("product").defer(*BLOBS)
         by_product: dict[int, list[str]] = {}
-        for image in ProductImage.objects.filter(product__in={p.product_id for p in pictures}):
+        for image in ProductImage.objects.filter(product__in={p.product_id for p in pictures}).defer(*BLOBS):
             if image.url:
                 by_product.setdefault(image.product_id, []).append(image.url)
         return {
