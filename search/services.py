@@ -14,17 +14,18 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 from PIL import Image
 
 from search.backends.base import BackendAnswer, SearchFailed
 from search.backends.local import search_local
 from search.hits import ProductHit
-from search.models import Search
+from search.models import Search, SearchHit
 from search.photo import STORED_ORIGINAL_MAX_BYTES, STORED_ORIGINAL_MAX_SIDE, strip_jpeg_metadata
 from vectors.base import Filter
 from vision.engine import Box
@@ -155,31 +156,66 @@ def record_search(
         search.thumbnail.save(name, ContentFile(thumbnail_jpeg(image)), save=False)
     with transaction.atomic():
         search.save()
-        search.save_hits(outcome)
+        insert_hits(search, outcome.hits)
     return search
+
+
+def hit_columns(hit: ProductHit) -> dict[str, object]:
+    """A hit as its `SearchHit` row holds it (the same cuts as `SearchHit.from_hit`), by field name."""
+    return {
+        "sku_id": hit.sku_id[:64],
+        "name": hit.sku_name[:500],
+        "price": hit.sku_price,
+        "ware_label": hit.ware_label[:32],
+        "similarity": hit.similarity,
+        "cid1": hit.cid1[:100],
+        "cid2": hit.cid2[:100],
+        "cid3": hit.cid3[:100],
+        "image_url": hit.image_url[:1000],
+        "detail_url": hit.detail_url[:1000],
+        "detail_app_url": hit.detail_app_url[:1000],
+        "source": hit.source,
+    }
+
+
+def insert_hits(search: Search, hits: list[ProductHit]) -> None:
+    """The hits' rows in rank order, in one executemany: a tenth of what `bulk_create` spends on 100 rows
+    preparing every field of every model instance."""
+    if not hits:
+        return
+    rows = [hit_columns(hit) for hit in hits]
+    fields = [SearchHit._meta.get_field(name) for name in ("search", "rank", *rows[0])]
+    columns = [str(getattr(f, "column", "")) for f in fields]
+    price = SearchHit._meta.get_field("price")
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(SearchHit._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    params: list[tuple[Any, ...]] = []
+    for rank, row in enumerate(rows, start=1):
+        row["price"] = price.get_db_prep_save(row["price"], connection)
+        params.append((search.pk, rank, *row.values()))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def stored_hits(outcome: SearchOutcome) -> list[ProductHit]:
     """The outcome's hits exactly as `Search.product_hits()` reads them back after `record_search`
-    (`SearchHit.from_hit` then `as_product_hit`: fields cut to their columns, price to cents)."""
+    (fields cut to their columns, the price to cents)."""
     cents = Decimal("0.01")
-    return [
-        ProductHit(
-            sku_id=hit.sku_id[:64],
-            sku_name=hit.sku_name[:500],
-            sku_price=hit.sku_price.quantize(cents) if isinstance(hit.sku_price, Decimal) else hit.sku_price,
-            ware_label=hit.ware_label[:32],
-            similarity=hit.similarity,
-            image_url=hit.image_url[:1000],
-            detail_url=hit.detail_url[:1000],
-            detail_app_url=hit.detail_app_url[:1000],
-            cid1=hit.cid1[:100],
-            cid2=hit.cid2[:100],
-            cid3=hit.cid3[:100],
-            source=hit.source,
+    hits = []
+    for hit in outcome.hits:
+        row = hit_columns(hit)
+        price = row.pop("price")
+        hits.append(
+            ProductHit(
+                sku_name=str(row.pop("name")),
+                sku_price=price.quantize(cents) if isinstance(price, Decimal) else None,
+                **row,  # type: ignore[arg-type]
+            )
         )
-        for hit in outcome.hits
-    ]
+    return hits
 
 
 def stored_original(data: bytes, photo: PreparedImage) -> tuple[bytes, tuple[int, int]] | None:

@@ -160,3 +160,20 @@ def test_without_a_limit_every_concurrent_search_is_re_ranked(small_catalog: lis
     unlimited = LocalSearcher(local.engine, local.store, local.source, max_in_flight=0)
     results = concurrent_searches(unlimited, [item.picture.read_bytes() for item in small_catalog[:4]])
     assert not any(r.rerank_skipped for r in results)
+
+
+def test_the_first_page_is_built_from_the_hits_exactly_as_they_are_stored(small_catalog: list[CatalogItem]) -> None:
+    from decimal import Decimal
+
+    from search.hits import ProductHit
+    from search.services import stored_hits
+
+    data = small_catalog[0].picture.read_bytes()
+    outcome = run_search(data)
+    long = "x" * 700
+    outcome.hits.append(
+        ProductHit(sku_id="y" * 80, sku_name=long, sku_price=Decimal("7.5"), cid1=long, ware_label=long)
+    )
+    search = record_search(outcome, data)
+    assert len(outcome.hits) > 2
+    assert Search.objects.get(pk=search.pk).product_hits() == stored_hits(outcome)
