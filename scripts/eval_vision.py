@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--query-sift-side", type=int, default=None)
     parser.add_argument("--query-keypoints", type=int, default=None)
     parser.add_argument("--colour-weight", type=float, default=None)
+    parser.add_argument("--min-inliers", type=int, default=None)
+    parser.add_argument("--no-similarity-fallback", action="store_true", help="homography-only SIFT check")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -71,6 +73,10 @@ def main() -> None:
         local.QUERY_SIFT_SIDE = args.query_sift_side
     if args.query_keypoints is not None:
         local.QUERY_KEYPOINTS = args.query_keypoints
+    if args.min_inliers is not None:
+        engine_module.MIN_INLIERS = args.min_inliers
+    if args.no_similarity_fallback:
+        local.SIMILARITY_FALLBACK = False
     if args.verify_depth is not None:
         engine.verify_depth = args.verify_depth
     with open(DATA / "catalog.csv", encoding="utf-8") as fh:

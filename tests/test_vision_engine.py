@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from vision.engine import Box, Candidate, Engine, QueryFeatures
-from vision.local import LocalFeatures, catalog_local
+from vision.engine import MIN_INLIERS, Box, Candidate, Engine, QueryFeatures
+from vision.local import LocalFeatures, _plausible, catalog_local, consistent_inliers
 from vision.model import FeatureNet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,3 +146,24 @@ def test_subjects_of_a_searched_photo_reuse_its_forward_pass(
     assert len(calls) == 1
     engine.detect_subjects(photo.copy())  # another picture object: computed afresh
     assert len(calls) == 2
+
+
+def _label_matches(seed: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Matches bunched on a label strip (top of a 150x400 carton), seen turned, halved and shifted."""
+    rng = np.random.default_rng(seed)
+    src = rng.uniform([10, 10], [140, 40], (25, 2)).astype(np.float32)
+    turn = 0.5 * np.array([[np.cos(0.2), -np.sin(0.2)], [np.sin(0.2), np.cos(0.2)]])
+    dst = (src @ turn.T + [120, 60] + rng.normal(0, noise, src.shape)).astype(np.float32)
+    return src, dst
+
+
+def test_matches_on_one_label_count_through_a_similarity_when_the_homography_folds() -> None:
+    carton, photo = (400, 150), (320, 320)
+    src, dst = _label_matches(1, 2.0)
+    homography, _ = cv2.findHomography(src, dst, cv2.RANSAC, 8.0)
+    assert homography is None or not _plausible(homography, carton, photo)  # the case the fallback is for
+    assert consistent_inliers(src, dst, carton, photo) >= 20
+    exact_src, exact_dst = _label_matches(1, 0.0)
+    assert consistent_inliers(exact_src, exact_dst, carton, photo) == len(exact_src)  # plain homography path
+    shuffled = np.random.default_rng(2).uniform(0, 320, dst.shape).astype(np.float32)
+    assert consistent_inliers(src, shuffled, carton, photo) < MIN_INLIERS  # unrelated matches stay unverified
