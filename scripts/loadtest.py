@@ -3,6 +3,12 @@
     .venv/bin/python scripts/loadtest.py --url http://127.0.0.1:8000/search/ --clients 20 --duration 120 \
         --photos demo/images --database data/snapshop.sqlite3
 
+By default each client sends its next search as soon as the last one is answered (closed loop): then
+the mean latency is simply clients / throughput (20 clients at 40/s wait 500 ms on average), whatever
+the server does. --rate R instead offers R searches per second on a fixed schedule (open loop) and
+measures each from the moment it was due, so a slow answer also counts the searches it held up:
+that is the figure for "R searches/s with p99 <= X ms". Clients must be enough to keep the schedule.
+
 Loopback only (127.0.0.1, ::1, localhost): it refuses any other host. Run the server with
 SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE=0, or the rate limit (rightly) answers 429.
 Prints searches/s, p50/p99 latency, errors by kind, how many answers skipped the re-rank because
@@ -69,15 +75,39 @@ def history_rows(database: Path | None) -> int | None:
         return int(connection.execute("SELECT COUNT(*) FROM search_search").fetchone()[0])
 
 
+class Schedule:
+    """Open loop: search number i is due at start + i / rate, whichever client sends it."""
+
+    def __init__(self, rate: float, start: float) -> None:
+        self.rate, self.start, self.sent = rate, start, 0
+        self._lock = threading.Lock()
+
+    def next_due(self) -> float:
+        with self._lock:
+            due = self.start + self.sent / self.rate
+            self.sent += 1
+        return due
+
+
 class Shopper(threading.Thread):
-    def __init__(self, url: str, photos: list[Path], deadline: float, budget: threading.Semaphore, seed: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        photos: list[Path],
+        deadline: float,
+        budget: threading.Semaphore,
+        seed: int,
+        schedule: Schedule | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         self.url, self.photos, self.deadline, self.budget = url, photos, deadline, budget
+        self.schedule = schedule
         self.random = random.Random(seed)
         self.latencies: list[float] = []
         self.errors: Counter[str] = Counter()
         self.answered = 0
         self.busy = 0
+        self.empty = 0
 
     def run(self) -> None:
         session = requests.Session()
@@ -87,7 +117,12 @@ class Shopper(threading.Thread):
         form_token = match.group(1) if match else token
         while time.monotonic() < self.deadline and self.budget.acquire(blocking=False):
             photo = self.random.choice(self.photos)
-            started = time.perf_counter()
+            started = time.monotonic()
+            if self.schedule is not None:
+                started = self.schedule.next_due()
+                if started >= self.deadline:
+                    break
+                time.sleep(max(0.0, started - time.monotonic()))
             try:
                 response = session.post(
                     self.url,
@@ -99,12 +134,13 @@ class Shopper(threading.Thread):
             except requests.RequestException as exc:
                 self.errors[type(exc).__name__] += 1
                 continue
-            self.latencies.append((time.perf_counter() - started) * 1000)
+            self.latencies.append((time.monotonic() - started) * 1000)
             if response.status_code == 200 and 'class="card"' in response.text:
                 self.answered += 1
                 self.busy += BUSY_MARK in response.text
             elif response.status_code == 200 and 'data-error-code="no_results"' in response.text:
                 self.answered += 1  # an answer too (and recorded)
+                self.empty += 1
             else:
                 self.errors[f"HTTP {response.status_code}"] += 1
 
@@ -122,6 +158,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--duration", type=float, default=120.0, help="seconds")
     parser.add_argument("--max-requests", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=0.0, help="searches/s on a fixed schedule (0: closed loop)")
     parser.add_argument(
         "--photos", type=Path, default=Path("demo/images"), help="a folder of photos (searched recursively)"
     )
@@ -137,12 +174,14 @@ def main() -> int:
     cpu_before = process_tree_cpu(args.server_pid) if args.server_pid else 0.0
     budget = threading.Semaphore(args.max_requests)
     started = time.monotonic()
-    shoppers = [Shopper(args.url, photos, started + args.duration, budget, seed) for seed in range(args.clients)]
+    schedule = Schedule(args.rate, started + 2.0) if args.rate > 0 else None  # 2 s for the clients' first page
+    deadline = started + args.duration + (2.0 if schedule else 0.0)
+    shoppers = [Shopper(args.url, photos, deadline, budget, seed, schedule) for seed in range(args.clients)]
     for shopper in shoppers:
         shopper.start()
     for shopper in shoppers:
         shopper.join()
-    elapsed = time.monotonic() - started
+    elapsed = time.monotonic() - started - (2.0 if schedule else 0.0)
     cpu_used = process_tree_cpu(args.server_pid) - cpu_before if args.server_pid else 0.0
     time.sleep(0.5)
     after = history_rows(args.database)
@@ -150,14 +189,20 @@ def main() -> int:
     latencies = [ms for s in shoppers for ms in s.latencies]
     errors = sum((s.errors for s in shoppers), Counter())
     answered = sum(s.answered for s in shoppers)
-    print(f"clients {args.clients}, {elapsed:.1f} s, {len(photos)} photos")
+    offered = f", offered {args.rate:g}/s on a schedule" if schedule else " (closed loop)"
+    print(f"clients {args.clients}{offered}, {elapsed:.1f} s, {len(photos)} photos")
     print(
         f"requests {len(latencies) + sum(errors.values())}, answered {answered}, "
         f"errors {sum(errors.values())} {dict(errors)}"
     )
+    if schedule is not None:
+        due = round(args.rate * args.duration)
+        sent = len(latencies) + sum(errors.values())
+        print(f"searches due {due}, sent {sent}" + ("" if sent >= due else " (the server fell behind the schedule)"))
     print(f"searches/s {answered / elapsed:.2f}")
     busy = sum(s.busy for s in shoppers)
-    print(f"answered without the re-rank (server busy): {busy} of {answered}")
+    empty = sum(s.empty for s in shoppers)
+    print(f"answered without the re-rank (server busy): {busy} of {answered}; with no results: {empty}")
     if args.server_pid and answered:
         per_search = cpu_used / answered
         print(f"server CPU {cpu_used:.1f} s, {per_search * 1000:.1f} ms per answered search "

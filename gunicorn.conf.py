@@ -1,0 +1,45 @@
+"""gunicorn settings for SnapShop (`make serve`; gunicorn reads ./gunicorn.conf.py by itself).
+
+Command-line flags override what is set here. Measured on 2 cores with the demo catalog
+(scripts/loadtest.py, 20 clients): see README "Speed".
+"""
+
+from __future__ import annotations
+
+import os
+
+wsgi_app = "snapshop_site.wsgi"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = 60
+graceful_timeout = 5
+# Browsers and the load test keep connections open between searches; gunicorn's 2 s default closes them
+# under a client that is just sending its next search (a reset POST, which nobody retries).
+keepalive = 30
+
+# Each worker runs several searches at once on its threads, and the workers share the cores: the math
+# libraries must not start a thread per core each on top of that (numpy's BLAS in the SIFT check,
+# OpenCV). Set before the workers import them; an explicit environment setting wins.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+
+def post_worker_init(worker: object) -> None:
+    """Load the model and open the index before the first request, not during it."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    try:
+        import django
+
+        django.setup()
+        from django.conf import settings
+
+        if settings.SNAPSHOP_BACKEND in {"local", "both"}:
+            from catalog.index import get_local_index
+
+            get_local_index()
+    except Exception:  # a missing model or store is reported by the first search, as without warm-up
+        import logging
+
+        logging.getLogger("snapshop").warning("engine warm-up failed", exc_info=True)
