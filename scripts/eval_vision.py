@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from vectors.base import Attributes  # noqa: E402
 from vectors.exact import ExactStore  # noqa: E402
+from vision import catalog as catalog_module  # noqa: E402
 from vision import engine as engine_module  # noqa: E402
 from vision import local  # noqa: E402
 from vision.engine import Candidate, Engine  # noqa: E402
@@ -63,6 +64,9 @@ def main() -> None:
     parser.add_argument("--colour-weight", type=float, default=None)
     parser.add_argument("--min-inliers", type=int, default=None)
     parser.add_argument("--no-similarity-fallback", action="store_true", help="homography-only SIFT check")
+    parser.add_argument(
+        "--catalog-views", action="store_true", help="prototype: extras carry engine.catalog_views (catalog side)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -85,6 +89,12 @@ def main() -> None:
     images = [prepare_image((DATA / r["imageUrl"]).read_bytes()).image for r in catalog]
     t0 = time.perf_counter()
     feats = engine.catalog_features(images)
+    if args.catalog_views:  # what catalog.catalog_extras would store once it has the network
+        products = [catalog_module.product_crop(image) for image in images]
+        for feat, views in zip(feats, engine_module.catalog_views(engine.net, products), strict=True):
+            blob = local.LocalFeatures.from_bytes(feat.extras)
+            blob.views = views
+            feat.extras = blob.to_bytes()
     print(
         f"catalog: {len(feats)} pictures in {time.perf_counter() - t0:.1f}s, "
         f"extras {np.mean([len(f.extras) for f in feats]) / 1024:.1f} KB avg",

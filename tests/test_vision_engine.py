@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vision.engine import MIN_INLIERS, Box, Candidate, Engine, QueryFeatures
-from vision.local import LocalFeatures, _plausible, catalog_local, consistent_inliers
+from vision.engine import MIN_INLIERS, VIEW_MARGINS, VIEW_PILES, Box, Candidate, Engine, QueryFeatures, catalog_views
+from vision.local import HIST_BINS, LocalFeatures, _plausible, catalog_local, consistent_inliers
 from vision.model import FeatureNet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,3 +167,30 @@ def test_matches_on_one_label_count_through_a_similarity_when_the_homography_fol
     assert consistent_inliers(exact_src, exact_dst, carton, photo) == len(exact_src)  # plain homography path
     shuffled = np.random.default_rng(2).uniform(0, 320, dst.shape).astype(np.float32)
     assert consistent_inliers(src, shuffled, carton, photo) < MIN_INLIERS  # unrelated matches stay unverified
+
+
+def test_extras_carry_extra_views(engine: Engine, pictures: list[Image.Image]) -> None:
+    original = catalog_local(pictures[0])
+    assert len(LocalFeatures.from_bytes(original.to_bytes()).views) == 0  # a blob without views
+    (views,) = catalog_views(engine.net, [pictures[0]])
+    assert views.shape == (len(VIEW_MARGINS) + len(VIEW_PILES), engine.dim)
+    assert np.allclose(np.linalg.norm(views, axis=1), 1.0, atol=1e-4)
+    original.views = views
+    restored = LocalFeatures.from_bytes(original.to_bytes())
+    assert np.allclose(restored.views, views, atol=2e-3)
+    assert np.allclose(restored.descriptors, original.descriptors, atol=0.01)
+
+
+def test_rerank_scores_a_candidate_by_its_best_view(engine: Engine, pictures: list[Image.Image]) -> None:
+    query = engine.query_features(pictures[0])
+    (views,) = catalog_views(engine.net, [pictures[0]])
+    bins = int(np.prod(HIST_BINS))
+    flat = np.full(bins, 1.0 / bins, np.float32)
+    bare = LocalFeatures(flat, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (1, 1))
+    plain = bare.to_bytes()  # same colour, no keypoints: only the embedding score orders them
+    bare.views = views
+    with_views = bare.to_bytes()
+    ranked = engine.rerank(query, [Candidate(0, 0.1, with_views), Candidate(1, 0.3, plain)])
+    assert ranked[0].key == 0  # its own views match the photo far better than the store's 0.1
+    ranked = engine.rerank(query, [Candidate(0, 0.1, plain), Candidate(1, 0.3, plain)])
+    assert ranked[0].key == 1

@@ -3,21 +3,23 @@
 Extras layout (little-endian): b"SSX1", uint16 histogram bins, uint16 keypoints n,
 uint16 picture height, uint16 width, then float16 histogram[bins], float16 xy[n, 2]
 and uint8 RootSIFT descriptors[n, 128] (sqrt of L1-normalised SIFT, scaled to 0..255).
-About 40 KB per 300 keypoints.
+About 40 KB per 300 keypoints. Optionally followed by uint16 k, uint16 dim and float16
+views[k, dim]: the picture's extra unit embeddings (other views of it than the store's
+vector, see vision.engine.catalog_views); absent when k = 0.
 """
 
 from __future__ import annotations
 
 import itertools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from PIL import Image
 
 MAGIC = b"SSX1"
-VERSION = "rs800-v3"  # part of the engine version: change it when the extras or re-rank change
+VERSION = "rs800-v4"  # part of the engine version: change it when the extras or re-rank change
 HIST_BINS = (18, 4, 4)  # hue, saturation, value
 SIFT_SIDE = 400  # catalog pictures are resized to this long side before SIFT
 QUERY_SIFT_SIDE = 320  # query photos likewise: 320 measured better than 400 (and cheaper: cost ~ side²)
@@ -34,12 +36,16 @@ class LocalFeatures:
     points: np.ndarray  # (n, 2) float32, pixel positions in the SIFT-sized picture
     descriptors: np.ndarray  # (n, 128) float32, RootSIFT, unit L2 norm
     shape: tuple[int, int]  # (height, width) of the SIFT-sized picture
+    views: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # (k, dim) unit vectors
 
     def to_bytes(self) -> bytes:
         n = len(self.points)
         header = MAGIC + struct.pack("<4H", len(self.hist), n, self.shape[0], self.shape[1])
         quantised = np.clip(np.round(self.descriptors * 255.0), 0, 255).astype(np.uint8)
-        return header + self.hist.astype("<f2").tobytes() + self.points.astype("<f2").tobytes() + quantised.tobytes()
+        blob = header + self.hist.astype("<f2").tobytes() + self.points.astype("<f2").tobytes() + quantised.tobytes()
+        if len(self.views):
+            blob += struct.pack("<2H", *self.views.shape) + self.views.astype("<f2").tobytes()
+        return blob
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LocalFeatures:
@@ -52,7 +58,12 @@ class LocalFeatures:
         points = np.frombuffer(blob, "<f2", 2 * n, offset).astype(np.float32).reshape(n, 2)
         offset += 4 * n
         desc = np.frombuffer(blob, np.uint8, 128 * n, offset).astype(np.float32).reshape(n, 128) / 255.0
-        return cls(hist, points, _unit(desc), (height, width))
+        offset += 128 * n
+        views = np.zeros((0, 0), dtype=np.float32)
+        if len(blob) >= offset + 4:
+            k, dim = struct.unpack("<2H", blob[offset : offset + 4])
+            views = np.frombuffer(blob, "<f2", k * dim, offset + 4).astype(np.float32).reshape(k, dim)
+        return cls(hist, points, _unit(desc), (height, width), views)
 
 
 def hsv_hist(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
