@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vision.engine import MIN_INLIERS, VIEW_MARGINS, VIEW_PILES, Box, Candidate, Engine, QueryFeatures, catalog_views
-from vision.local import HIST_BINS, LocalFeatures, _plausible, catalog_local, consistent_inliers
+from vision.engine import MIN_INLIERS, Box, Candidate, Engine, QueryFeatures
+from vision.local import (
+    HIST_BINS,
+    VIEW_MARGINS,
+    VIEW_PILES,
+    LocalFeatures,
+    _plausible,
+    catalog_local,
+    catalog_views,
+    consistent_inliers,
+)
 from vision.model import FeatureNet
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ The pipeline (measured by scripts/eval_vision.py, which drives this very class):
 - query photo: ONE forward pass at the network side (380 px), the feature map
   average-pooled over 14 square windows (full, 67 %, 50 %): 14 vectors, best one wins.
 - rerank: cosine (the best of the store's score and the query windows against the picture's extra
-  views in its extras, when it has them: see `catalog_views`) + 0.2 x colour (Bhattacharyya,
+  views in its extras, when it has them: see `local.catalog_views`) + 0.2 x colour (Bhattacharyya,
   centre 60 % of the photo), then a SIFT
   homography check of the top `verify_depth`; >= `min_inliers` plausible inliers add a bonus,
   plus a share proportional to the inliers relative to the best-verified candidate (so the
@@ -95,30 +95,6 @@ SCORE_SCALE = 1.0 + COLOUR_WEIGHT + VERIFIED_BONUS + INLIER_GAIN + RELATIVE_GAIN
 
 
 MAP_CACHE_SIZE = 16
-
-# Extra views of a catalog picture whose vectors ride in its extras (the store keeps one vector per
-# picture): the product on white with a tight margin, and a 3x3 "pile" of it, as produce is shelved.
-# Their best cosine with the query's windows replaces the store's score in rerank when higher.
-# Measured (int8 model, top 30 re-ranked): val R@1 0.58 -> 0.61, train 0.51 -> 0.52, R@10 equal.
-VIEW_MARGINS: tuple[float, ...] = (0.05,)
-VIEW_PILES: tuple[int, ...] = (3,)
-
-
-def catalog_views(net: FeatureNet, products: Sequence[Image.Image]) -> list[np.ndarray]:
-    """Each product crop's extra view vectors, (len(VIEW_MARGINS) + len(VIEW_PILES), dim), unit rows."""
-    if not products:
-        return []
-    views = [
-        [regions.on_white(product, net.side, m) for m in VIEW_MARGINS]
-        + [regions.tiled_on_white(product, net.side, k) for k in VIEW_PILES]
-        for product in products
-    ]
-    per_product = len(views[0])
-    if per_product == 0:
-        return [np.zeros((0, net.dim), dtype=np.float32) for _ in products]
-    flat = np.stack([view for group in views for view in group])
-    pooled = np.concatenate([net.feature_maps(flat[i : i + 32]).mean(axis=(2, 3)) for i in range(0, len(flat), 32)])
-    return list(l2_normalise(pooled).reshape(len(products), per_product, -1))
 
 
 class Engine:
