@@ -70,16 +70,26 @@ def missing_extras(version: str) -> QuerySet[ProductImage]:
     )
 
 
-def picture_extras(picture: ProductImage) -> bytes:
-    """The re-rank extras of a stored catalog picture, from its stored copy (b"" if it cannot be read)."""
-    if not picture.image:
-        return b""
+def stored_extras(data: bytes) -> bytes:
+    """The re-rank extras of a catalog picture from its stored copy's bytes (b"" if they cannot be decoded)."""
     try:
-        with picture.image.storage.open(picture.image.name, "rb") as handle:
-            image = prepare_image(handle.read()).image
-    except (OSError, ImageRejected):
+        image = prepare_image(data).image
+    except ImageRejected:
         return b""
     return catalog.catalog_extras(catalog.product_crop(image))
+
+
+def picture_extras(picture: ProductImage) -> bytes:
+    """The re-rank extras of a stored catalog picture, from its stored copy (b"" if it cannot be read)."""
+    name = picture.image.name
+    if not name:
+        return b""
+    try:
+        with picture.image.storage.open(name, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return b""
+    return stored_extras(data)
 
 
 class DatabaseSource(CatalogSource):

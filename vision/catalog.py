@@ -1,10 +1,11 @@
 """The catalog side of the engine: a catalog picture's vector and its re-rank extras.
 
 Catalog pictures are studio shots on white. The product is cropped to its
-non-white box and embedded on a white square at a few margins (network
-inputs); the average-pooled, L2-normalised vectors are summed into one.
-The extras (colour histogram and SIFT keypoints, see vision.local) are
-computed from the same product crop.
+non-white box and embedded on a white square at the catalog margins (one
+network input each; the average-pooled, L2-normalised vectors are summed
+into one). The network runs on several pictures' views at once. The extras
+(colour histogram and SIFT keypoints, see vision.local) are computed from
+the same product crop, scaled down to the side SIFT works at.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from PIL import Image
 from vision import local, regions
 from vision.model import FeatureNet
 
-CATALOG_MARGINS = (0.05, 0.25, 0.45)
+CATALOG_MARGINS: tuple[float, ...] = (0.05, 0.25, 0.45)
 CATALOG_PILES: tuple[int, ...] = ()  # 2x2/3x3 "piles" measured: +0.01 val R@1, -0.01 R@10, train equal
-VERSION = "m3"  # part of the engine version: change it when catalog vectors change
+# The extras are computed from the product crop scaled down to this long side (SIFT's own side): on the
+# demo pictures the colour histograms stay within Bhattacharyya 0.986 of the full crop's and SIFT
+# self-verification keeps 212 of 224 inliers (median), for a fraction of the cost (44 -> 21 ms).
+EXTRAS_SIDE = local.SIFT_SIDE
+VIEWS_PER_RUN = 32  # network inputs per ONNX Runtime run
+VERSION = "m3e"  # part of the engine version: change it when catalog vectors or extras change
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -27,21 +33,40 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def product_box(rgb: np.ndarray, level: int = regions.WHITE_LEVEL) -> tuple[int, int, int, int]:
+    """regions.product_box's box (non-white pixels, the whole picture if almost all white), ~10x faster."""
+    mask = np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2]) < level
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if np.count_nonzero(mask) < 16:
+        return (0, 0, rgb.shape[1], rgb.shape[0])
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
 def product_crop(image: Image.Image) -> Image.Image:
     rgb = image.convert("RGB")
-    return rgb.crop(regions.product_box(rgb))
+    return rgb.crop(product_box(np.asarray(rgb)))
 
 
 def catalog_vectors(net: FeatureNet, products: Sequence[Image.Image]) -> list[np.ndarray]:
     """One (dim,) L2-normalised vector per product crop."""
-    out: list[np.ndarray] = []
-    for product in products:
-        views = [regions.on_white(product, net.side, m) for m in CATALOG_MARGINS]
-        views += [regions.tiled_on_white(product, net.side, k) for k in CATALOG_PILES]
-        pooled = l2_normalise(net.feature_maps(np.stack(views)).mean(axis=(2, 3)))
-        out.append(l2_normalise(pooled.sum(axis=0)))
-    return out
+    if not products:
+        return []
+    views = [
+        [regions.on_white(product, net.side, m) for m in CATALOG_MARGINS]
+        + [regions.tiled_on_white(product, net.side, k) for k in CATALOG_PILES]
+        for product in products
+    ]
+    per_product = len(views[0])
+    flat = np.stack([view for group in views for view in group])
+    pooled = np.concatenate(
+        [net.feature_maps(flat[i : i + VIEWS_PER_RUN]).mean(axis=(2, 3)) for i in range(0, len(flat), VIEWS_PER_RUN)]
+    )
+    summed = l2_normalise(pooled).reshape(len(products), per_product, -1).sum(axis=1)
+    return list(l2_normalise(summed))
 
 
 def catalog_extras(product: Image.Image) -> bytes:
+    if max(product.size) > EXTRAS_SIDE:
+        product = product.copy()
+        product.thumbnail((EXTRAS_SIDE, EXTRAS_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return local.catalog_local(product).to_bytes()

@@ -34,6 +34,7 @@ class FeatureNet:
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
             raise ModelUnavailable(f"Model file {path} is unreadable ({exc.__class__.__name__}).") from exc
         shape = self.session.get_inputs()[0].shape
+        self.path = path
         self.side = int(shape[2]) if isinstance(shape[2], int) else 260
         # Part of the engine version, so vectors from another export of the model are recomputed.
         self.tag = "-int8" if "int8" in path.stem else ""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from catalog.importer import CatalogImporter
-from catalog.index import get_local_index
+from catalog.index import get_local_index, missing_extras
 from catalog.rows import read_catalog
 from vision.model import ModelUnavailable
 
@@ -29,7 +30,9 @@ class Command(BaseCommand):
         except ModelUnavailable as exc:
             raise CommandError(str(exc)) from exc
         total = sum(1 for _ in read_catalog(path))
-        with tqdm(total=total, unit="row", desc="import", disable=options["verbosity"] == 0) as bar:
+        quiet = options["verbosity"] == 0
+        started = time.perf_counter()
+        with tqdm(total=total, unit="row", desc="import", disable=quiet) as bar:
             importer = CatalogImporter(
                 index,
                 base_dir=path.resolve().parent,
@@ -37,7 +40,15 @@ class Command(BaseCommand):
                 source=options["source"],
                 on_progress=bar.update,
             )
-            summary = importer.run(read_catalog(path))
+            importer.import_rows(read_catalog(path))
+        # Searchable from here on; the re-rank extras follow (a search computes any it needs meanwhile).
+        importer.summary.searchable_seconds = time.perf_counter() - started
+        with tqdm(
+            total=missing_extras(index.engine.version).count(), unit="picture", desc="extras", disable=quiet
+        ) as bar:
+            importer.complete_extras(on_progress=bar.update)
+        summary = importer.summary
+        summary.seconds = time.perf_counter() - started
         for line, reason in summary.skipped:
             self.stderr.write(f"skipped line {line}: {reason}")
         self.stdout.write(summary.line())
