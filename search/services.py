@@ -34,8 +34,10 @@ from vision.prepare import ImageRejected, PreparedImage, encode_jpeg, prepare_im
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "juhe", "both")
-# Photos are decoded at most this large: plenty for the engine and for the stored copy.
-QUERY_PHOTO_SIDE = 1280
+# Photos are decoded at most this large: the network sees 380 px (a 50 % region box still has 400),
+# SIFT 320 px and the quality hints 512 px. A 1600 px phone photo then decodes at half scale straight
+# from the JPEG's DCT instead of being resized (~15 ms a search).
+QUERY_PHOTO_SIDE = 800
 THUMBNAIL_SIDE = 320
 ORIENTATION_TAG = 0x0112
 

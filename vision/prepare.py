@@ -111,8 +111,11 @@ def prepare_image(
                     f"its shorter side must be at least {min_side} pixels."
                 )
             img.seek(0)  # first frame of an animated GIF/WebP
-            if max_side and source_format in {"JPEG", "MPO"}:
-                img.draft("RGB", (max_side, max_side))
+            if max_side and source_format in {"JPEG", "MPO"} and max(width, height) > max_side:
+                # The size asked for keeps the photo's aspect: asking for a square would stop the
+                # DCT scaling at the shorter side and leave a costly resize of a 4x larger picture.
+                scale = max_side / max(width, height)
+                img.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
             img.load()
             oriented: Image.Image = ImageOps.exif_transpose(img) or img
             rgb = _to_rgb(oriented)

@@ -1,6 +1,6 @@
 """Photo-quality hints: too dark, too blurry, subject too small. Advice only: a search is never refused for them.
 
-Measured on the photo as stored (at most 1280 px), on a grey copy scaled to 512 px on its long side so that
+Measured on the decoded photo (at most 800 px), on a grey copy scaled to 512 px on its long side so that
 the blur figure does not depend on the camera's resolution.
 """
 
