@@ -14,8 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 run: install $(MODEL) migrate data/.demo-imported serve
 
 serve:
-	$(VENV)/bin/gunicorn snapshop_site.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 60 \
-		--access-logfile - --graceful-timeout 5
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) --access-logfile -
 
 # The suite runs beside a throw-away Milvus server inside a network namespace that has loopback only
 # (scripts/with_milvus.sh); embedded PostgreSQL is started by the tests themselves.
@@ -85,8 +84,8 @@ screenshots:
 
 # Load test against a running server with rate limits off (`SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE=0 make serve`).
 loadtest:
-	$(PY) scripts/loadtest.py --url http://$(HOST):$(PORT)/search/ --clients 20 --duration 120 --photos demo/images \
-		--database data/snapshop.sqlite3
+	$(PY) scripts/loadtest.py --url http://$(HOST):$(PORT)/search/ --clients 20 --duration 120 --rate 40 \
+		--photos demo/images --database data/snapshop.sqlite3
 
 # Browser tests drive Debian's Chromium; installed here so that CI on a new machine has it.
 chromium:

@@ -166,7 +166,16 @@ class LocalIndex:
         self._lock = threading.Lock()
         self.store = self._open_checked()
         self._stamp = self._file_stamp()
-        self.searcher = LocalSearcher(engine, self.store, DatabaseSource(), rerank=settings.SNAPSHOP_RERANK)
+        self.searcher = self._new_searcher()
+
+    def _new_searcher(self) -> LocalSearcher:
+        return LocalSearcher(
+            self.engine,
+            self.store,
+            DatabaseSource(),
+            rerank=settings.SNAPSHOP_RERANK,
+            max_in_flight=settings.SNAPSHOP_RERANK_MAX_IN_FLIGHT,
+        )
 
     def _indexed_pictures(self) -> QuerySet[ProductImage]:
         return ProductImage.objects.filter(features_version=self.engine.version, vector__isnull=False)
@@ -223,9 +232,7 @@ class LocalIndex:
             with self._lock:
                 self.store = self._open_checked()
                 self._stamp = self._file_stamp()
-                self.searcher = LocalSearcher(
-                    self.engine, self.store, DatabaseSource(), rerank=settings.SNAPSHOP_RERANK
-                )
+                self.searcher = self._new_searcher()
 
     def add_pictures(self, pictures: list[ProductImage], images: list[Image.Image]) -> None:
         """Embed, keep the features on the rows, and add them to the store."""

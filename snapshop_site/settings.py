@@ -167,7 +167,7 @@ SNAPSHOP_MAX_IMAGE_PIXELS = env_int("SNAPSHOP_MAX_IMAGE_PIXELS", 50_000_000)
 # Search engine.
 SNAPSHOP_BACKEND = os.environ.get("SNAPSHOP_BACKEND", "local")
 SNAPSHOP_MODEL_PATH = Path(
-    os.environ.get("SNAPSHOP_MODEL_PATH", str(BASE_DIR / "models" / "efficientnet_lite2_380.onnx"))
+    os.environ.get("SNAPSHOP_MODEL_PATH", str(BASE_DIR / "models" / "efficientnet_lite2_380_int8.onnx"))
 )
 SNAPSHOP_VECTOR_STORE = os.environ.get("SNAPSHOP_VECTOR_STORE", "hnsw")
 SNAPSHOP_INDEX_DIR = Path(os.environ.get("SNAPSHOP_INDEX_DIR", str(DATA_DIR / "index")))
@@ -180,6 +180,8 @@ SNAPSHOP_RESULTS_PER_PAGE = env_int("SNAPSHOP_RESULTS_PER_PAGE", 20)
 SNAPSHOP_SIMILARITY_FLOOR = env_float("SNAPSHOP_SIMILARITY_FLOOR", 0.35)
 # Re-rank the top candidates with colour and local-feature (SIFT) verification: far more precise, ~50 ms more.
 SNAPSHOP_RERANK = env_bool("SNAPSHOP_RERANK", True)
+# Searches re-ranked at once per process; the others skip the colour + SIFT check (brownout) and say so.
+SNAPSHOP_RERANK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_MAX_IN_FLIGHT", 1)
 
 # Juhe upstream (the `juhe` backend).
 JUHE_API_URL = os.environ.get("JUHE_API_URL", "http://apis.juhe.cn/snapshop/query")
