@@ -17,7 +17,7 @@ The pipeline (measured by scripts/eval_vision.py, which drives this very class):
 - rerank: cosine (the best of the store's score and the query windows against the picture's extra
   views in its extras, when it has them: see `local.catalog_views`) + 0.2 x colour (Bhattacharyya,
   centre 60 % of the photo), then a SIFT
-  homography check of the top `verify_depth`; >= `min_inliers` plausible inliers add a bonus,
+  homography (else similarity) check of the top `verify_depth`; >= `min_inliers` plausible inliers add a bonus,
   plus a share proportional to the inliers relative to the best-verified candidate (so the
   variant that really is in the photo beats its same-brand siblings).
 No catalog-wide state: every catalog picture's features depend on that picture only.
