@@ -60,7 +60,7 @@ def import_speed(engine: Engine, pictures: list[bytes], count: int) -> dict[str,
     """Catalog pictures per second through the import's own work, with its threads, without the database.
 
     Phase 1 (searchable): hash, decode, stored copy, vector; phase 2: the re-rank extras (colour,
-    SIFT) from the stored copy. `embed_ips` is the whole (decode and every feature a catalog picture
+    SIFT, two view vectors) from the stored copy. `embed_ips` is the whole (decode and every feature a catalog picture
     needs), `searchable_ips` phase 1 alone; both as measured by the wall clock on this machine, and
     the CPU time per picture of each (all threads).
     """
@@ -81,7 +81,7 @@ def import_speed(engine: Engine, pictures: list[bytes], count: int) -> dict[str,
         made = sum(len(job.result()) for job in jobs)
         searchable, searchable_cpu = time.perf_counter() - started, time.process_time() - cpu
         stored = [job.result().stored_jpeg() for job in loaded]
-        extras = list(embedders.map(stored_extras, stored))
+        extras = list(embedders.map(lambda data: stored_extras(data, engine.net), stored))
     elapsed, elapsed_cpu = time.perf_counter() - started, time.process_time() - cpu
     if made != count or not all(extras):
         raise RuntimeError("the import pipeline lost pictures")

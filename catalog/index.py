@@ -27,6 +27,7 @@ from search.hits import ProductHit
 from vectors.base import Attributes, Store, StoreUnavailable
 from vision import catalog
 from vision.engine import CatalogFeatures, Engine, get_engine
+from vision.model import FeatureNet
 from vision.prepare import ImageRejected, prepare_image
 
 logger = logging.getLogger(__name__)
@@ -70,16 +71,16 @@ def missing_extras(version: str) -> QuerySet[ProductImage]:
     )
 
 
-def stored_extras(data: bytes) -> bytes:
+def stored_extras(data: bytes, net: FeatureNet) -> bytes:
     """The re-rank extras of a catalog picture from its stored copy's bytes (b"" if they cannot be decoded)."""
     try:
         image = prepare_image(data).image
     except ImageRejected:
         return b""
-    return catalog.catalog_extras(catalog.product_crop(image))
+    return catalog.catalog_extras(catalog.product_crop(image), net)
 
 
-def picture_extras(picture: ProductImage) -> bytes:
+def picture_extras(picture: ProductImage, net: FeatureNet) -> bytes:
     """The re-rank extras of a stored catalog picture, from its stored copy (b"" if it cannot be read)."""
     name = picture.image.name
     if not name:
@@ -89,10 +90,13 @@ def picture_extras(picture: ProductImage) -> bytes:
             data = handle.read()
     except OSError:
         return b""
-    return stored_extras(data)
+    return stored_extras(data, net)
 
 
 class DatabaseSource(CatalogSource):
+    def __init__(self, net: FeatureNet | None = None) -> None:
+        self.net = net  # for extras computed on demand; the process's engine when not given
+
     def extras(self, keys: Sequence[int]) -> dict[int, bytes]:
         """Each picture's extras; a picture imported but not yet given its extras gets them now (and keeps them)."""
         rows = ProductImage.objects.filter(pk__in=keys).only("extras", "image", "features_version")
@@ -100,7 +104,8 @@ class DatabaseSource(CatalogSource):
         for picture in rows:
             if found[picture.pk] or not picture.image:
                 continue
-            found[picture.pk] = blob = picture_extras(picture)
+            net = self.net or get_engine(Path(settings.SNAPSHOP_MODEL_PATH)).net
+            found[picture.pk] = blob = picture_extras(picture, net)
             if blob:
                 try:
                     ProductImage.objects.filter(pk=picture.pk, features_version=picture.features_version).update(
@@ -172,7 +177,7 @@ class LocalIndex:
         return LocalSearcher(
             self.engine,
             self.store,
-            DatabaseSource(),
+            DatabaseSource(self.engine.net),
             rerank=settings.SNAPSHOP_RERANK,
             max_in_flight=settings.SNAPSHOP_RERANK_MAX_IN_FLIGHT,
         )

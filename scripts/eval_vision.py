@@ -89,7 +89,7 @@ def main() -> None:
     images = [prepare_image((DATA / r["imageUrl"]).read_bytes()).image for r in catalog]
     t0 = time.perf_counter()
     feats = engine.catalog_features(images)
-    if args.catalog_views:  # what catalog.catalog_extras would store once it has the network
+    if args.catalog_views:  # catalog.catalog_extras stores these views now; kept to compare older blobs
         products = [catalog_module.product_crop(image) for image in images]
         for feat, views in zip(feats, local.catalog_views(engine.net, products), strict=True):
             blob = local.LocalFeatures.from_bytes(feat.extras)

@@ -75,7 +75,7 @@ def test_a_search_before_the_second_phase_makes_and_keeps_the_extras_it_needs(tm
     CatalogImporter(index, base_dir=tmp_path).import_rows(read_catalog(catalog_csv))
     first, second = ProductImage.objects.order_by("pk")[:2]
     blobs = DatabaseSource().extras([first.pk, second.pk])
-    assert blobs[first.pk] and blobs[first.pk] == picture_extras(first)
+    assert blobs[first.pk] and blobs[first.pk] == picture_extras(first, index.engine.net)
     first.refresh_from_db()
     assert first.extras is not None and bytes(first.extras) == blobs[first.pk]  # kept
     assert missing_extras(index.engine.version).count() == 4

@@ -27,7 +27,7 @@ CATALOG_PILES: tuple[int, ...] = ()  # 2x2/3x3 "piles" measured: +0.01 val R@1, 
 # self-verification keeps 212 of 224 inliers (median), for a fraction of the cost (44 -> 21 ms).
 EXTRAS_SIDE = local.SIFT_SIDE
 VIEWS_PER_RUN = 2  # network inputs per ONNX Runtime run: larger batches measured slower on this CPU (cache)
-VERSION = "m2e"  # part of the engine version: change it when catalog vectors or extras change
+VERSION = "m2v"  # part of the engine version: change it when catalog vectors or extras change
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -67,8 +67,11 @@ def catalog_vectors(net: FeatureNet, products: Sequence[Image.Image]) -> list[np
     return list(l2_normalise(summed))
 
 
-def catalog_extras(product: Image.Image) -> bytes:
+def catalog_extras(product: Image.Image, net: FeatureNet) -> bytes:
+    """Colour, SIFT keypoints and the extra view vectors (tight margin, pile) that re-rank compares."""
     if max(product.size) > EXTRAS_SIDE:
         product = product.copy()
         product.thumbnail((EXTRAS_SIDE, EXTRAS_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return local.catalog_local(product).to_bytes()
+    features = local.catalog_local(product)
+    features.views = local.catalog_views(net, [product])[0]
+    return features.to_bytes()

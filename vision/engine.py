@@ -121,7 +121,7 @@ class Engine:
         products = [catalog.product_crop(image) for image in images]
         vectors = catalog.catalog_vectors(self.net, products)
         return [
-            CatalogFeatures(vector=vector, extras=catalog.catalog_extras(product))
+            CatalogFeatures(vector=vector, extras=catalog.catalog_extras(product, self.net))
             for vector, product in zip(vectors, products, strict=True)
         ]
 
