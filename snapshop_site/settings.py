@@ -183,11 +183,21 @@ SNAPSHOP_RERANK = env_bool("SNAPSHOP_RERANK", True)
 # Searches re-ranked at once per process; the others skip the colour + SIFT check (brownout) and say so.
 SNAPSHOP_RERANK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_MAX_IN_FLIGHT", 1)
 
+# Catalog pictures fetched by URL (imports, products learnt from Juhe): see catalog/fetch.py.
+SNAPSHOP_LEARN_FROM_JUHE = env_bool("SNAPSHOP_LEARN_FROM_JUHE", True)
+SNAPSHOP_LEARN_PICTURES = env_bool("SNAPSHOP_LEARN_PICTURES", True)
+SNAPSHOP_FETCH_ALLOW_PRIVATE = env_bool("SNAPSHOP_FETCH_ALLOW_PRIVATE", False)
+SNAPSHOP_FETCH_MAX_BYTES = env_int("SNAPSHOP_FETCH_MAX_BYTES", 5 * 1024 * 1024)
+SNAPSHOP_FETCH_TIMEOUT = env_float("SNAPSHOP_FETCH_TIMEOUT", 10.0)
+SNAPSHOP_FETCH_CA_BUNDLE = os.environ.get("SNAPSHOP_FETCH_CA_BUNDLE", "")  # empty: certifi's bundle
+
 # Juhe upstream (the `juhe` backend).
 JUHE_API_URL = os.environ.get("JUHE_API_URL", "http://apis.juhe.cn/snapshop/query")
 JUHE_API_KEY = os.environ.get("JUHE_API_KEY", "")
 JUHE_CONNECT_TIMEOUT = env_float("JUHE_CONNECT_TIMEOUT", 3.0)
 JUHE_READ_TIMEOUT = env_float("JUHE_READ_TIMEOUT", 10.0)
+JUHE_RETRIES = env_int("JUHE_RETRIES", 2)
+JUHE_RETRY_BACKOFF = env_float("JUHE_RETRY_BACKOFF", 0.25)
 
 # History.
 SNAPSHOP_HISTORY_RETENTION_DAYS = env_int("SNAPSHOP_HISTORY_RETENTION_DAYS", 90)
