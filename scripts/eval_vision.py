@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--min-inliers", type=int, default=None)
     parser.add_argument("--no-similarity-fallback", action="store_true", help="homography-only SIFT check")
     parser.add_argument(
-        "--catalog-views", action="store_true", help="prototype: extras carry local.catalog_views (catalog side)"
+        "--catalog-views", action="store_true", help="add vision.catalog.catalog_views to extras that lack them"
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -91,7 +91,7 @@ def main() -> None:
     feats = engine.catalog_features(images)
     if args.catalog_views:  # catalog.catalog_extras stores these views now; kept to compare older blobs
         products = [catalog_module.product_crop(image) for image in images]
-        for feat, views in zip(feats, local.catalog_views(engine.net, products), strict=True):
+        for feat, views in zip(feats, catalog_module.catalog_views(engine.net, products), strict=True):
             blob = local.LocalFeatures.from_bytes(feat.extras)
             blob.views = views
             feat.extras = blob.to_bytes()

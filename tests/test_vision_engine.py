@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vision.catalog import VIEW_MARGINS, VIEW_PILES, catalog_views
 from vision.engine import MIN_INLIERS, Box, Candidate, Engine, QueryFeatures
 from vision.local import (
     HIST_BINS,
-    VIEW_MARGINS,
-    VIEW_PILES,
     LocalFeatures,
     _plausible,
     catalog_local,
-    catalog_views,
     consistent_inliers,
 )
 from vision.model import FeatureNet

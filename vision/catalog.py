@@ -49,22 +49,45 @@ def product_crop(image: Image.Image) -> Image.Image:
     return rgb.crop(product_box(np.asarray(rgb)))
 
 
-def catalog_vectors(net: FeatureNet, products: Sequence[Image.Image]) -> list[np.ndarray]:
-    """One (dim,) L2-normalised vector per product crop."""
-    if not products:
-        return []
-    views = [
-        [regions.on_white(product, net.side, m) for m in CATALOG_MARGINS]
-        + [regions.tiled_on_white(product, net.side, k) for k in CATALOG_PILES]
-        for product in products
-    ]
-    per_product = len(views[0])
-    flat = np.stack([view for group in views for view in group])
+def _view_vectors(
+    net: FeatureNet, products: Sequence[Image.Image], margins: Sequence[float], piles: Sequence[int]
+) -> np.ndarray:
+    """(products, views, dim) unit vectors: each product on white at each margin, then each pile of it."""
+    per_product = len(margins) + len(piles)
+    if not products or per_product == 0:
+        return np.zeros((len(products), per_product, net.dim), dtype=np.float32)
+    flat = np.stack(
+        [
+            view
+            for product in products
+            for view in [regions.on_white(product, net.side, m) for m in margins]
+            + [regions.tiled_on_white(product, net.side, k) for k in piles]
+        ]
+    )
     pooled = np.concatenate(
         [net.feature_maps(flat[i : i + VIEWS_PER_RUN]).mean(axis=(2, 3)) for i in range(0, len(flat), VIEWS_PER_RUN)]
     )
-    summed = l2_normalise(pooled).reshape(len(products), per_product, -1).sum(axis=1)
-    return list(l2_normalise(summed))
+    return l2_normalise(pooled).reshape(len(products), per_product, -1)
+
+
+def catalog_vectors(net: FeatureNet, products: Sequence[Image.Image]) -> list[np.ndarray]:
+    """One (dim,) L2-normalised vector per product crop: its catalog views summed."""
+    if not products:
+        return []
+    return list(l2_normalise(_view_vectors(net, products, CATALOG_MARGINS, CATALOG_PILES).sum(axis=1)))
+
+
+# Extra views of a catalog picture whose vectors ride in its extras (the store keeps one vector per
+# picture): the product on white with a tight margin, and a 3x3 "pile" of it, as produce is shelved.
+# Their best cosine with the query's windows replaces the store's score in rerank when higher.
+# Measured (int8 model, evaluate): val R@1 0.585 -> 0.605, train 0.519 with them (harness: 0.514 -> 0.521).
+VIEW_MARGINS: tuple[float, ...] = (0.05,)
+VIEW_PILES: tuple[int, ...] = (3,)
+
+
+def catalog_views(net: FeatureNet, products: Sequence[Image.Image]) -> list[np.ndarray]:
+    """Each product crop's extra view vectors, (len(VIEW_MARGINS) + len(VIEW_PILES), dim), unit rows."""
+    return list(_view_vectors(net, products, VIEW_MARGINS, VIEW_PILES))
 
 
 def catalog_extras(product: Image.Image, net: FeatureNet) -> bytes:
@@ -73,5 +96,5 @@ def catalog_extras(product: Image.Image, net: FeatureNet) -> bytes:
         product = product.copy()
         product.thumbnail((EXTRAS_SIDE, EXTRAS_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
     features = local.catalog_local(product)
-    features.views = local.catalog_views(net, [product])[0]
+    features.views = catalog_views(net, [product])[0]
     return features.to_bytes()

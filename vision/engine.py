@@ -15,7 +15,7 @@ The pipeline (measured by scripts/eval_vision.py, which drives this very class):
 - query photo: ONE forward pass at the network side (380 px), the feature map
   average-pooled over 14 square windows (full, 67 %, 50 %): 14 vectors, best one wins.
 - rerank: cosine (the best of the store's score and the query windows against the picture's extra
-  views in its extras, when it has them: see `local.catalog_views`) + 0.2 x colour (Bhattacharyya,
+  views in its extras, when it has them: see `catalog.catalog_views`) + 0.2 x colour (Bhattacharyya,
   centre 60 % of the photo), then a SIFT
   homography (else similarity) check of the top `verify_depth`; >= `min_inliers` plausible inliers add a bonus,
   plus a share proportional to the inliers relative to the best-verified candidate (so the

@@ -5,25 +5,18 @@ uint16 picture height, uint16 width, then float16 histogram[bins], float16 xy[n,
 and uint8 RootSIFT descriptors[n, 128] (sqrt of L1-normalised SIFT, scaled to 0..255).
 About 40 KB per 300 keypoints. Optionally followed by uint16 k, uint16 dim and float16
 views[k, dim]: the picture's extra unit embeddings (other views of it than the store's
-vector, see catalog_views); absent when k = 0.
+vector, see vision.catalog.catalog_views); absent when k = 0.
 """
 
 from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image
-
-from vision import regions
-
-if TYPE_CHECKING:
-    from vision.model import FeatureNet
 
 MAGIC = b"SSX1"
 VERSION = "rs800-v4"  # part of the engine version: change it when the extras or re-rank change
@@ -35,31 +28,6 @@ QUERY_KEYPOINTS = 1000
 RATIO = 0.8
 RANSAC_PIXELS = 8.0
 SIMILARITY_FALLBACK = True  # count a similarity's inliers when no plausible homography (see consistent_inliers)
-
-
-# Extra views of a catalog picture whose vectors ride in its extras (the store keeps one vector per
-# picture): the product on white with a tight margin, and a 3x3 "pile" of it, as produce is shelved.
-# Their best cosine with the query's windows replaces the store's score in rerank when higher.
-# Measured (int8 model, top 30 re-ranked): val R@1 0.58 -> 0.61, train 0.51 -> 0.52, R@10 equal.
-VIEW_MARGINS: tuple[float, ...] = (0.05,)
-VIEW_PILES: tuple[int, ...] = (3,)
-
-
-def catalog_views(net: FeatureNet, products: Sequence[Image.Image]) -> list[np.ndarray]:
-    """Each product crop's extra view vectors, (len(VIEW_MARGINS) + len(VIEW_PILES), dim), unit rows."""
-    if not products:
-        return []
-    views = [
-        [regions.on_white(product, net.side, m) for m in VIEW_MARGINS]
-        + [regions.tiled_on_white(product, net.side, k) for k in VIEW_PILES]
-        for product in products
-    ]
-    per_product = len(views[0])
-    if per_product == 0:
-        return [np.zeros((0, net.dim), dtype=np.float32) for _ in products]
-    flat = np.stack([view for group in views for view in group])
-    pooled = np.concatenate([net.feature_maps(flat[i : i + 32]).mean(axis=(2, 3)) for i in range(0, len(flat), 32)])
-    return list(_unit(pooled).reshape(len(products), per_product, -1))
 
 
 @dataclass
