@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 MAGIC = b"SSX1"
-VERSION = "rs800-v4"  # part of the engine version: change it when the extras or re-rank change
+VERSION = "rs800-v4"  # part of the engine version: change it when the extras change (stored data is recomputed)
 HIST_BINS = (18, 4, 4)  # hue, saturation, value
 SIFT_SIDE = 400  # catalog pictures are resized to this long side before SIFT
 QUERY_SIFT_SIDE = 320  # query photos likewise: 320 measured better than 400 (and cheaper: cost ~ side²)
