@@ -35,18 +35,9 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def product_box(rgb: np.ndarray, level: int = regions.WHITE_LEVEL) -> tuple[int, int, int, int]:
-    """regions.product_box's box (non-white pixels, the whole picture if almost all white), ~10x faster."""
-    mask = np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2]) < level
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if np.count_nonzero(mask) < 16:
-        return (0, 0, rgb.shape[1], rgb.shape[0])
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
-
-
 def product_crop(image: Image.Image) -> Image.Image:
     rgb = image.convert("RGB")
-    return rgb.crop(product_box(np.asarray(rgb)))
+    return rgb.crop(regions.product_box(rgb))
 
 
 def _view_vectors(
