@@ -177,3 +177,29 @@ def test_the_first_page_is_built_from_the_hits_exactly_as_they_are_stored(small_
     search = record_search(outcome, data)
     assert len(outcome.hits) > 2
     assert Search.objects.get(pk=search.pk).product_hits() == stored_hits(outcome)
+
+
+@pytest.mark.parametrize(
+    ("size", "fmt", "expected"),
+    [
+        ((1440, 992), "JPEG", (720, 496)),  # half scale in the DCT: 720 px, not resampled to 800
+        ((1600, 1100), "JPEG", (800, 550)),
+        ((4032, 3024), "JPEG", (1008, 756)),  # a phone photo at a quarter
+        ((1200, 900), "JPEG", (800, 600)),  # no DCT scale lands near 800 px: resampled
+        ((1440, 992), "PNG", (800, 551)),  # no DCT: resampled
+        ((348, 348), "JPEG", (348, 348)),
+    ],
+)
+def test_a_query_photo_decodes_near_800_px_without_resampling_when_the_dct_can(
+    size: tuple[int, int], fmt: str, expected: tuple[int, int]
+) -> None:
+    from search.services import prepare_query_photo
+
+    data = encode(textured(*size, 4), fmt)
+    photo = prepare_query_photo(data)
+    assert photo.size == expected and photo.image.mode == "RGB"
+    if fmt == "JPEG" and size[0] // expected[0] in (2, 4):
+        # Exactly the pixels of the JPEG decoded at that scale.
+        decoded = Image.open(io.BytesIO(data))
+        decoded.draft("RGB", expected)
+        assert np.array_equal(np.asarray(photo.image), np.asarray(decoded.convert("RGB")))
