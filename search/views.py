@@ -131,11 +131,18 @@ def results_from_saved(
     )
 
 
+# What the recent list shows of a search and of its top hit (search/_recent.html): not the JSON columns.
+RECENT_FIELDS = ("pk", "created", "thumbnail", "error_code")
+
+
 def recent_searches(request: HttpRequest) -> list[Search]:
-    top_hit = Prefetch("hits", queryset=SearchHit.objects.filter(rank=1), to_attr="top_hits")
+    top_hit = Prefetch(
+        "hits", queryset=SearchHit.objects.filter(rank=1).only("search_id", "rank", "name"), to_attr="top_hits"
+    )
     return list(
         Search.objects.for_session(request.session.session_key)
         .exclude(thumbnail="")
+        .only(*RECENT_FIELDS)
         .prefetch_related(top_hit)[:RECENT_COUNT]
     )
 
