@@ -123,3 +123,22 @@ def test_without_re_ranking_an_exact_copy_still_ranks_first(small_catalog: list[
     outcome = run_search(item.picture.read_bytes())
     assert outcome.hits[0].sku_id == item.product.sku_id
     assert outcome.hits[0].similarity > 0.9  # plain cosine of an identical picture
+
+
+def test_card_rows_read_as_plain_rows_equal_the_model_instances(small_catalog: list[CatalogItem]) -> None:
+    from catalog.index import DatabaseSource
+    from catalog.models import ProductImage
+    from search.catalog_cards import picture_cards
+
+    first, second = small_catalog[0].product, small_catalog[1].product
+    # A second picture known only by its web address, and one with no usable address: both as the model says.
+    ProductImage.objects.create(product=first, position=5, source_url="https://cdn.example.com/a.jpg")
+    ProductImage.objects.create(product=second, position=1, source_url="ftp://example.com/b.jpg")
+    keys = list(ProductImage.objects.values_list("pk", flat=True)) + [10**9]  # and one that does not exist
+    cards = picture_cards(keys)
+    assert cards == DatabaseSource().pictures(keys)
+    assert len(cards) == len(keys) - 1
+    card = next(info for info in cards.values() if info.product_key == first.pk)
+    assert card.hit.sku_id == first.sku_id and card.hit.all_image_urls[-1] == "https://cdn.example.com/a.jpg"
+    assert card.hit.image_url.startswith("/media/catalog/")
+    assert picture_cards([]) == {}
