@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from vision import regions
+
 MAGIC = b"SSX1"
 VERSION = "rs800-v4"  # part of the engine version: change it when the extras change (stored data is recomputed)
 HIST_BINS = (18, 4, 4)  # hue, saturation, value
@@ -108,7 +110,7 @@ def sift_features(
 
 def catalog_local(image: Image.Image) -> LocalFeatures:
     rgb = np.asarray(image)
-    mask = rgb.min(axis=2) < 235
+    mask = regions.darkest_channel(rgb) < 235
     hist = hsv_hist(rgb, mask if mask.sum() > 64 else None)
     points, desc, shape = sift_features(image, CATALOG_KEYPOINTS, mask_white=True)
     return LocalFeatures(hist, points, desc, shape)

@@ -12,9 +12,19 @@ from PIL import Image
 WHITE_LEVEL = 240  # a catalog pixel darker than this in some channel belongs to the product
 
 
+def darkest_channel(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's smallest channel value (H, W) of an (H, W, 3) picture.
+
+    Element-wise minima of the three channel planes: the same values as `rgb.min(axis=2)`, which numpy
+    reduces over a stride-3 axis ~25x slower (40 ms -> 1.5 ms for a 1600 px picture, once per catalog
+    picture in each import phase).
+    """
+    return np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
 def product_mask(rgb: np.ndarray, level: int = WHITE_LEVEL) -> np.ndarray:
     """True where a catalog picture is not (near-)white background."""
-    return np.asarray(rgb).min(axis=2) < level
+    return darkest_channel(np.asarray(rgb)) < level
 
 
 def product_box(image: Image.Image) -> tuple[int, int, int, int]:
