@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from catalog.models import Product
 from search.models import Search
 from tests.conftest import GROCERY, grocery_rows
 
@@ -38,3 +39,35 @@ def test_benchmark_runs_on_a_tiny_size_and_prints_json(tmp_path: Path, capsys: p
     assert {"p50_ms", "p99_ms", "recall10", "filtered_recall10", "build_s"} <= set(index)
     assert 0.0 <= index["recall10"] <= 1.0
     assert Search.objects.count() == 0  # the web-stack searches were rolled back
+    assert not Product.objects.exists()  # and so were the catalog rows their cards were read from
+
+
+@pytest.mark.django_db
+def test_the_benchmark_reads_its_cards_from_the_database_as_a_served_search_does(tmp_path: Path) -> None:
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.benchmark import DatabaseCards, catalog_rows
+    from catalog.memory import build_memory_searcher
+    from vision.engine import get_engine
+
+    rows = grocery_rows(3)
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(
+        "skuId,skuName,skuPrice,imageUrl\n"
+        + "".join(f"{r['skuId']},{r['skuName']},12.50,{GROCERY / r['imageUrl']}\n" for r in rows)
+    )
+    searcher, _ = build_memory_searcher(get_engine(Path(settings.SNAPSHOP_MODEL_PATH)), catalog)
+    cards = DatabaseCards(searcher.source, catalog_rows(searcher))
+    keys = sorted(searcher.store.keys())
+    memory = searcher.source.pictures(keys)
+    with CaptureQueriesContext(connection) as queries:
+        found = cards.pictures(keys)
+    assert queries.captured_queries  # read from the database, not from memory
+    assert set(found) == set(memory) == set(keys)
+    for key in keys:
+        assert found[key].hit.sku_name == memory[key].hit.sku_name
+        assert found[key].hit.sku_price == memory[key].hit.sku_price
+        assert found[key].hit.image_url == f"/media/catalog/benchmark/{key}.jpg"
+    assert len({info.product_key for info in found.values()}) == len({info.product_key for info in memory.values()})
