@@ -164,7 +164,7 @@ def web_search_speed(searcher: LocalSearcher, photos: list[bytes]) -> dict[str, 
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client = Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) benchmark")
-    times = []
+    times, cpu = [], []
     memory = searcher.source
     with (
         tempfile.TemporaryDirectory() as media,
@@ -176,15 +176,22 @@ def web_search_speed(searcher: LocalSearcher, photos: list[bytes]) -> dict[str, 
         try:
             for i, data in enumerate(photos):
                 upload = SimpleUploadedFile(f"photo{i}.jpg", data, content_type="image/jpeg")
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 response = client.post(reverse("search"), {"photo": upload}, HTTP_HX_REQUEST="true")
                 times.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - started_cpu) * 1000)
                 if response.status_code != 200:
                     raise RuntimeError(f"web search answered {response.status_code}")
         finally:
             searcher.source = memory
         transaction.set_rollback(True)
-    return {"search_p50_ms": percentile(times, 50), "search_p99_ms": percentile(times, 99)}
+    # The CPU time of the process (all its threads) per search: what a machine shared with other work
+    # cannot hide, and what bounds the searches/s of a loaded server (2 cores / that).
+    return {
+        "search_p50_ms": percentile(times, 50),
+        "search_p99_ms": percentile(times, 99),
+        "search_cpu_p50_ms": percentile(cpu, 50),
+    }
 
 
 def rss_mb() -> float:
