@@ -203,3 +203,23 @@ def test_a_query_photo_decodes_near_800_px_without_resampling_when_the_dct_can(
         decoded = Image.open(io.BytesIO(data))
         decoded.draft("RGB", expected)
         assert np.array_equal(np.asarray(photo.image), np.asarray(decoded.convert("RGB")))
+
+
+def test_the_model_session_takes_its_thread_count_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn.conf.py gives each serving worker a one-thread session (SNAPSHOP_MODEL_THREADS)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from vision.model import FeatureNet
+
+    def threads() -> int:
+        options = FeatureNet(Path(settings.SNAPSHOP_MODEL_PATH)).session.get_session_options()
+        return int(options.intra_op_num_threads)
+
+    monkeypatch.setenv("SNAPSHOP_MODEL_THREADS", "1")
+    assert threads() == 1
+    monkeypatch.setenv("SNAPSHOP_MODEL_THREADS", "not a number")
+    assert threads() == 0  # onnxruntime's own default
+    monkeypatch.delenv("SNAPSHOP_MODEL_THREADS")
+    assert threads() == 0
