@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
@@ -131,19 +131,18 @@ def results_from_saved(
     )
 
 
-# What the recent list shows of a search and of its top hit (search/_recent.html): not the JSON columns.
+# What the recent list shows of a search (search/_recent.html): not the JSON columns.
 RECENT_FIELDS = ("pk", "created", "thumbnail", "error_code")
 
 
 def recent_searches(request: HttpRequest) -> list[Search]:
-    top_hit = Prefetch(
-        "hits", queryset=SearchHit.objects.filter(rank=1).only("search_id", "rank", "name"), to_attr="top_hits"
-    )
+    """The session's last searches with a photo, each with its top hit's name (`top_name`), in one query."""
+    top_name = SearchHit.objects.filter(search=OuterRef("pk"), rank=1).values("name")[:1]
     return list(
         Search.objects.for_session(request.session.session_key)
         .exclude(thumbnail="")
         .only(*RECENT_FIELDS)
-        .prefetch_related(top_hit)[:RECENT_COUNT]
+        .annotate(top_name=Subquery(top_name))[:RECENT_COUNT]
     )
 
 

@@ -119,3 +119,25 @@ def test_without_javascript_a_stylesheet_shows_the_plain_form(client):
     html = client.get(reverse("home")).content.decode()
     assert '<noscript><link rel="stylesheet" href="/static/css/nojs.css"></noscript>' in html
     assert 'class="button button-secondary search-button">Search</button>' in html
+
+
+def test_recent_searches_show_their_top_hit_in_one_query(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from search.hits import ProductHit
+    from search.views import recent_searches
+
+    session = client.session
+    session.save()
+    found = Search.objects.create(session_key=session.session_key, thumbnail="searches/thumbs/found.jpg")
+    found.save_hits([ProductHit("1", "Blue kettle", similarity=0.9), ProductHit("2", "Red kettle", similarity=0.5)])
+    Search.objects.create(session_key=session.session_key, thumbnail="searches/thumbs/no.jpg", error_code="no_results")
+    html = client.get(reverse("home")).content.decode()
+    assert '<span class="recent-top">Blue kettle</span>' in html and "Red kettle" not in html
+    assert '<span class="recent-top">No match</span>' in html
+    request = client.get(reverse("home")).wsgi_request
+    with CaptureQueriesContext(connection) as queries:
+        recent = recent_searches(request)
+    assert [item.top_name for item in recent] == [None, "Blue kettle"]
+    assert len(queries.captured_queries) == 1
