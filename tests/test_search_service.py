@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from catalog.local_engine import PictureInfo
 from search.models import Search
 from search.services import record_search, run_search
 from tests.conftest import CatalogItem
@@ -125,6 +126,22 @@ def test_without_re_ranking_an_exact_copy_still_ranks_first(small_catalog: list[
     assert outcome.hits[0].similarity > 0.9  # plain cosine of an identical picture
 
 
+def model_cards(keys: list[int]) -> dict[int, PictureInfo]:
+    """What the cards were built from before `picture_cards`: model instances and their `url`."""
+    from catalog.index import product_hit
+    from catalog.models import ProductImage
+
+    pictures = ProductImage.objects.filter(pk__in=keys).select_related("product")
+    urls: dict[int, list[str]] = {}
+    for image in ProductImage.objects.filter(product__in={p.product_id for p in pictures}):
+        if image.url:
+            urls.setdefault(image.product_id, []).append(image.url)
+    return {
+        p.pk: PictureInfo(product_key=p.product_id, hit=product_hit(p.product, urls.get(p.product_id, [])))
+        for p in pictures
+    }
+
+
 def test_card_rows_read_as_plain_rows_equal_the_model_instances(small_catalog: list[CatalogItem]) -> None:
     from catalog.index import DatabaseSource
     from catalog.models import ProductImage
@@ -136,7 +153,7 @@ def test_card_rows_read_as_plain_rows_equal_the_model_instances(small_catalog: l
     ProductImage.objects.create(product=second, position=1, source_url="ftp://example.com/b.jpg")
     keys = list(ProductImage.objects.values_list("pk", flat=True)) + [10**9]  # and one that does not exist
     cards = picture_cards(keys)
-    assert cards == DatabaseSource().pictures(keys)
+    assert cards == model_cards(keys) == DatabaseSource().pictures(keys)
     assert len(cards) == len(keys) - 1
     card = next(info for info in cards.values() if info.product_key == first.pk)
     assert card.hit.sku_id == first.sku_id and card.hit.all_image_urls[-1] == "https://cdn.example.com/a.jpg"
