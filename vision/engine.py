@@ -130,7 +130,8 @@ class Engine:
 
     # query side ---------------------------------------------------------------------------
     def _feature_map(self, image: Image.Image) -> np.ndarray:
-        pixels = np.asarray(image.convert("RGB").resize((self.side, self.side), Image.Resampling.BILINEAR))
+        rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() copies even an RGB picture
+        pixels = np.asarray(rgb.resize((self.side, self.side), Image.Resampling.BILINEAR))
         return self.net.feature_maps(pixels[None])[0]
 
     def _whole_map(self, image: Image.Image) -> np.ndarray:
@@ -148,7 +149,7 @@ class Engine:
 
     def query_features(self, image: Image.Image, region: Box | None = None) -> QueryFeatures:
         box = (region or Box(0.0, 0.0, 1.0, 1.0)).clamp()
-        photo = image.convert("RGB")
+        photo = image if image.mode == "RGB" else image.convert("RGB")
         if region is not None:
             photo = photo.crop(box.pixels(*photo.size))
             feature_map = self._feature_map(photo)

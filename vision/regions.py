@@ -6,6 +6,8 @@ many regions (regional pooling instead of one network run per crop).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image
 
@@ -75,15 +77,24 @@ def window_grid(cells: int, scales: tuple[float, ...] = (1.0, 0.67, 0.5)) -> lis
 
 
 def pool_windows(fmap: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """Average-pool one feature map (C, h, w) over each box -> (len(boxes), C), via an integral image."""
+    """Average-pool one feature map (C, h, w) over each box -> (len(boxes), C).
+
+    A weighted sum with each box's averaging weights: 0.5 ms for the 14 windows of a 1280x12x12 map,
+    where integral images took 2 ms. einsum without `optimize` keeps it out of BLAS, whose worker
+    threads busy-wait for such a small product (6 ms on the shared 2 cores).
+    """
     c, h, w = fmap.shape
-    integral = np.zeros((c, h + 1, w + 1), dtype=np.float64)
-    integral[:, 1:, 1:] = fmap.cumsum(axis=1).cumsum(axis=2)
-    out = np.empty((len(boxes), c), dtype=np.float32)
+    weights = _pooling_weights(tuple(boxes), h, w)
+    return np.einsum("cp,bp->bc", fmap.reshape(c, h * w).astype(np.float32, copy=False), weights)
+
+
+@functools.lru_cache(maxsize=8)
+def _pooling_weights(boxes: tuple[tuple[int, int, int, int], ...], h: int, w: int) -> np.ndarray:
+    """(len(boxes), h*w): 1/area inside each box, 0 outside."""
+    weights = np.zeros((len(boxes), h, w), dtype=np.float32)
     for i, (x0, y0, x1, y1) in enumerate(boxes):
-        total = integral[:, y1, x1] - integral[:, y0, x1] - integral[:, y1, x0] + integral[:, y0, x0]
-        out[i] = total / ((x1 - x0) * (y1 - y0))
-    return out
+        weights[i, y0:y1, x0:x1] = 1.0 / ((x1 - x0) * (y1 - y0))
+    return weights.reshape(len(boxes), h * w)
 
 
 def salient_boxes(fmap: np.ndarray, limit: int = 5) -> list[tuple[float, float, float, float]]:
