@@ -129,8 +129,9 @@ def prepare_image(
                 scale = max_side / max(width, height)
                 img.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
             img.load()
-            oriented: Image.Image = ImageOps.exif_transpose(img) or img
-            rgb = _to_rgb(oriented)
+            # In place: without an orientation to undo, exif_transpose would copy the whole picture.
+            ImageOps.exif_transpose(img, in_place=True)
+            rgb = _to_rgb(img)
             if max_side and max(rgb.size) > max_side:
                 rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
     except ImageRejected:
@@ -165,7 +166,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         background.alpha_composite(img.convert("RGBA"))
         return background.convert("RGB")
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")  # convert() copies even an RGB picture
 
 
 def encode_jpeg(image: Image.Image, *, quality: int = 88, max_side: int | None = None) -> bytes:
