@@ -21,6 +21,7 @@ from django.db import DatabaseError
 from django.db.models import Q, QuerySet
 from PIL import Image
 
+from catalog.cards import picture_cards
 from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
 from catalog.models import Product, ProductImage
 from search.hits import ProductHit
@@ -59,9 +60,6 @@ def product_hit(product: Product, image_urls: list[str]) -> ProductHit:
         all_image_urls=image_urls,
         description=product.description,
     )
-
-
-BLOBS = ("vector", "extras")
 
 
 def missing_extras(version: str) -> QuerySet[ProductImage]:
@@ -116,19 +114,7 @@ class DatabaseSource(CatalogSource):
         return found
 
     def pictures(self, keys: Sequence[int]) -> dict[int, PictureInfo]:
-        # Not the vector and re-rank blobs (~100 KB a picture): a card needs none of them.
-        pictures = ProductImage.objects.filter(pk__in=keys).select_related("product").defer(*BLOBS)
-        by_product: dict[int, list[str]] = {}
-        for image in ProductImage.objects.filter(product__in={p.product_id for p in pictures}).defer(*BLOBS):
-            if image.url:
-                by_product.setdefault(image.product_id, []).append(image.url)
-        return {
-            picture.pk: PictureInfo(
-                product_key=picture.product_id,
-                hit=product_hit(picture.product, by_product.get(picture.product_id, [])),
-            )
-            for picture in pictures
-        }
+        return picture_cards(keys)
 
 
 def open_store(dim: int, name: str | None = None) -> Store:

@@ -143,9 +143,9 @@ def model_cards(keys: list[int]) -> dict[int, PictureInfo]:
 
 
 def test_card_rows_read_as_plain_rows_equal_the_model_instances(small_catalog: list[CatalogItem]) -> None:
+    from catalog.cards import picture_cards
     from catalog.index import DatabaseSource
     from catalog.models import ProductImage
-    from search.catalog_cards import picture_cards
 
     first, second = small_catalog[0].product, small_catalog[1].product
     # A second picture known only by its web address, and one with no usable address: both as the model says.

@@ -1,7 +1,8 @@
-"""Card data of catalog pictures, read from the database for a search's ranked pictures.
+"""Card data of catalog pictures, read from the database for a search's ranked pictures
+(`catalog.index.DatabaseSource.pictures`).
 
-The same `PictureInfo` as `catalog.index.DatabaseSource.pictures` built from model instances, read as
-plain rows in two queries instead of three: a search asks for up to 300 pictures and every picture of
+Read as plain rows in two queries rather than as model instances in three (without the vector and
+re-rank blobs either way): a search asks for up to 300 pictures and every picture of
 their products, and a model instance per row cost 6.2 ms of CPU a search with the demo catalog (plain
 rows: ~2.5 ms). The equivalence is a test (tests/test_search_service.py).
 """
