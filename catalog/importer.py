@@ -226,7 +226,7 @@ class CatalogImporter:
     def complete_extras(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Phase 2: re-rank extras for every picture of this engine version that lacks them."""
         progress = on_progress or (lambda n: None)
-        nets = PictureVectors(self.index.engine)
+        vectors = self._vectors  # each extras thread runs its own single-threaded session, as in phase 1
         keys = list(missing_extras(self.index.engine.version).order_by("pk").values_list("pk", flat=True))
         pool = ThreadPoolExecutor(max_workers=EMBED_WORKERS, thread_name_prefix="import-extras")
         in_flight: deque[tuple[list[ProductImage], Future[list[bytes]]]] = deque()
@@ -234,7 +234,7 @@ class CatalogImporter:
         try:
             for start in range(0, len(keys), EMBED_CHUNK):
                 pictures = list(ProductImage.objects.filter(pk__in=keys[start : start + EMBED_CHUNK]).only("image"))
-                job = pool.submit(lambda chunk: [picture_extras(p, nets.net()) for p in chunk], pictures)
+                job = pool.submit(lambda chunk: [picture_extras(p, vectors.net()) for p in chunk], pictures)
                 in_flight.append((pictures, job))
                 while len(in_flight) > (EMBED_AHEAD if start + EMBED_CHUNK < len(keys) else 0):
                     saved, job = in_flight.popleft()
