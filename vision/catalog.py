@@ -40,7 +40,7 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def product_crop(image: Image.Image) -> Image.Image:
-    rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() copies even an RGB picture
+    rgb = regions.as_rgb(image)
     return rgb.crop(regions.product_box(rgb))
 
 

@@ -130,8 +130,7 @@ class Engine:
 
     # query side ---------------------------------------------------------------------------
     def _feature_map(self, image: Image.Image) -> np.ndarray:
-        rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() copies even an RGB picture
-        pixels = np.asarray(rgb.resize((self.side, self.side), Image.Resampling.BILINEAR))
+        pixels = np.asarray(regions.as_rgb(image).resize((self.side, self.side), Image.Resampling.BILINEAR))
         return self.net.feature_maps(pixels[None])[0]
 
     def _whole_map(self, image: Image.Image) -> np.ndarray:
@@ -149,7 +148,7 @@ class Engine:
 
     def query_features(self, image: Image.Image, region: Box | None = None) -> QueryFeatures:
         box = (region or Box(0.0, 0.0, 1.0, 1.0)).clamp()
-        photo = image if image.mode == "RGB" else image.convert("RGB")
+        photo = regions.as_rgb(image)
         if region is not None:
             photo = photo.crop(box.pixels(*photo.size))
             feature_map = self._feature_map(photo)

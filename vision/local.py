@@ -110,7 +110,7 @@ def sift_features(
 
 def catalog_local(image: Image.Image) -> LocalFeatures:
     rgb = np.asarray(image)
-    mask = regions.darkest_channel(rgb) < 235
+    mask = regions.product_mask(rgb, level=235)
     hist = hsv_hist(rgb, mask if mask.sum() > 64 else None)
     points, desc, shape = sift_features(image, CATALOG_KEYPOINTS, mask_white=True)
     return LocalFeatures(hist, points, desc, shape)

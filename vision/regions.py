@@ -14,6 +14,11 @@ from PIL import Image
 WHITE_LEVEL = 240  # a catalog pixel darker than this in some channel belongs to the product
 
 
+def as_rgb(image: Image.Image) -> Image.Image:
+    """The picture in RGB: itself when it already is (`convert` would copy every pixel even then)."""
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def darkest_channel(rgb: np.ndarray) -> np.ndarray:
     """Each pixel's smallest channel value (H, W) of an (H, W, 3) picture.
 
