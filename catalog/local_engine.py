@@ -6,10 +6,11 @@ evaluation command from a CSV held in memory, so both run the same code.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from PIL import Image
@@ -156,7 +157,9 @@ def one_card_per_product(
         if info is None or info.product_key in seen:
             continue
         seen.add(info.product_key)
-        hits.append(replace(info.hit, similarity=max(0.0, min(1.0, score))))
+        hit = copy.copy(info.hit)  # not dataclasses.replace: its links were checked when it was made
+        hit.similarity = max(0.0, min(1.0, score))
+        hits.append(hit)
         if len(hits) >= limit:
             break
     return hits

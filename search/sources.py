@@ -9,7 +9,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from PIL import Image
 
 from catalog.index import product_hit
 from catalog.models import Product
@@ -18,6 +17,7 @@ from search.models import Search
 from search.refine import MAX_RESULTS, State, within, words_match
 from search.services import run_search
 from vision.engine import Box
+from vision.prepare import PreparedImage
 from vision.quality import photo_hints
 
 logger = logging.getLogger(__name__)
@@ -128,9 +128,10 @@ def catalog_hits(state: State) -> list[ProductHit]:
     ]
 
 
-def analyse(image: Image.Image) -> tuple[list[list[float]], list[str]]:
+def analyse(photo: PreparedImage) -> tuple[list[list[float]], list[str]]:
     """Candidate subjects (up to 5, best first, as [x0, y0, x1, y1]) and quality hints of a photo.
     Advice only: any failure here leaves both empty rather than costing the search."""
+    image = photo.image
     subjects: list[Box] = []
     try:
         from vision.engine import get_engine
@@ -140,7 +141,7 @@ def analyse(image: Image.Image) -> tuple[list[list[float]], list[str]]:
     except Exception:  # no model, or a picture the detector cannot read: no chips
         logger.warning("subject detection failed", exc_info=True)
     try:
-        hints = photo_hints(image, subjects)
+        hints = photo_hints(photo.preview, subjects)
     except Exception:  # hints are advice
         logger.warning("photo hints failed", exc_info=True)
         hints = []

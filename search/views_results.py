@@ -98,7 +98,7 @@ def answer(request: HtmxHttpRequest, outcome: SearchOutcome, data: bytes, parent
     if parent is not None:
         subjects, hints = parent.subjects, parent.hints
     elif outcome.photo is not None:
-        subjects, hints = analyse(outcome.photo.image)
+        subjects, hints = analyse(outcome.photo)
     saved = save_history(request, outcome, data, device, subjects=subjects, hints=hints)
     if saved is None:  # history could not be written: the results still show, without refining
         results = results_from_outcome(outcome, None, device)
