@@ -166,6 +166,7 @@ class LocalIndex:
             DatabaseSource(self.engine.net),
             rerank=settings.SNAPSHOP_RERANK,
             max_in_flight=settings.SNAPSHOP_RERANK_MAX_IN_FLIGHT,
+            max_cpu=settings.SNAPSHOP_RERANK_MAX_CPU / 100,
         )
 
     def _indexed_pictures(self) -> QuerySet[ProductImage]:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from catalog.cpu_load import PROCESS_CPU, CpuMeter
 from search.hits import ProductHit
 from vectors.base import Filter, Match, Store
 from vision.engine import Box, Candidate, Engine, QueryFeatures
@@ -26,6 +27,11 @@ PICTURES_PER_CARD = 3
 # ones beyond it are answered in the vector store's order, without the check, and say so; a shopper
 # alone (or a few at a time) always gets the full re-rank. 0 turns the brownout off (always re-rank).
 RERANK_MAX_IN_FLIGHT = 1
+# The same when the machine's processors were busier than this share over the last half second
+# (catalog.cpu_load): every worker process sees it, however the server spreads searches over them.
+# 0 (the default here, for evaluations and benchmarks) turns it off; the web server's setting is
+# SNAPSHOP_RERANK_MAX_CPU.
+RERANK_MAX_CPU = 0.0
 
 
 class InFlight:
@@ -94,6 +100,8 @@ class LocalSearcher:
         rerank: bool = True,
         max_in_flight: int = RERANK_MAX_IN_FLIGHT,
         in_flight: InFlight | None = None,
+        max_cpu: float = RERANK_MAX_CPU,
+        cpu: CpuMeter | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -103,6 +111,8 @@ class LocalSearcher:
         self.rerank = rerank
         self.max_in_flight = max_in_flight
         self.in_flight = in_flight or PROCESS_IN_FLIGHT
+        self.max_cpu = max_cpu
+        self.cpu = cpu or PROCESS_CPU
 
     def search(
         self,
@@ -117,9 +127,12 @@ class LocalSearcher:
             depth = max(limit * PICTURES_PER_CARD, self.rerank_depth)
             matches = merge_matches(self.store.search(query.vectors, depth, flt))
             # Decided after the model pass, by the searches in the engine at this moment (this one included).
-            busy = self.rerank and 0 < self.max_in_flight < self.in_flight.count
+            busy = self.rerank and (0 < self.max_in_flight < self.in_flight.count or self.machine_busy())
             ranked = self._rerank(query, matches, 0 if busy else self.rerank_depth)
             return LocalResult(hits=self._cards(ranked, limit), query=query, rerank_skipped=busy)
+
+    def machine_busy(self) -> bool:
+        return 0 < self.max_cpu <= self.cpu.busy()
 
     @property
     def rerank_depth(self) -> int:

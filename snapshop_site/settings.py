@@ -182,6 +182,8 @@ SNAPSHOP_SIMILARITY_FLOOR = env_float("SNAPSHOP_SIMILARITY_FLOOR", 0.35)
 SNAPSHOP_RERANK = env_bool("SNAPSHOP_RERANK", True)
 # Searches re-ranked at once per process; the others skip the colour + SIFT check (brownout) and say so.
 SNAPSHOP_RERANK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_MAX_IN_FLIGHT", 1)
+# ... and when the machine's processors were busier than this (percent) over the last half second; 0: never.
+SNAPSHOP_RERANK_MAX_CPU = env_float("SNAPSHOP_RERANK_MAX_CPU", 85.0)
 
 # Catalog pictures fetched by URL (imports, products learnt from Juhe): see catalog/fetch.py.
 SNAPSHOP_LEARN_FROM_JUHE = env_bool("SNAPSHOP_LEARN_FROM_JUHE", True)
