@@ -1,0 +1,373 @@
+"""SIFT keypoints and descriptors (Lowe 2004) in numpy and Pillow, after OpenCV's SIFT.
+
+Scale space as OpenCV builds it: the picture upsampled 2x (bilinear) and blurred to sigma 1.6, three
+scales per octave (six Gaussian and five difference-of-Gaussian layers), each octave's base the
+previous octave's third layer decimated. The blurs are separable Gaussians run as small banded
+matrix products over tiles (BLAS), the 3x3x3 extremum search as shifted maxima of flattened layers.
+Extrema are refined to sub-pixel, scale-interpolated positions (up to 5 Newton steps), and kept for
+contrast (0.04 / 3) and edge response (r = 10). Orientation: 36-bin gradient histograms, smoothed,
+every peak >= 0.8 of the highest. Descriptor: a 4x4 grid of 8-bin orientation histograms over a
+window of 4 x 3 sigma, from a patch sampled (bilinear) in the keypoint's own frame, so the trilinear
+binning is one fixed weight matrix; normalised, clipped at 0.2 and normalised again.
+Everything is vectorised over pixels and keypoints; Python loops only run over octaves.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image
+
+SIGMA = 1.6
+LAYERS = 3  # scales per octave
+CONTRAST = 0.04
+EDGE = 10.0
+BORDER = 5  # extrema nearer the octave's edge are not searched
+ORIENTATION_BINS = 36
+PEAK_RATIO = 0.8
+CELL = 3.0  # descriptor cell width, in keypoint scales
+SAMPLES = 3  # descriptor patch samples per cell side (4: no better matches, 1.5x the descriptor cost)
+CLIP = 0.2
+TILE = 16  # rows or columns per banded matrix product in the blur
+TRUNCATE = 3.0  # Gaussian kernels reach this many sigmas
+STEP = 2.0 ** (1.0 / LAYERS)
+
+
+@lru_cache(maxsize=64)
+def _band(sigma: float) -> tuple[np.ndarray, int]:
+    """(TILE, TILE + 2r) matrix: each row the Gaussian kernel (radius r = TRUNCATE sigma), shifted by one."""
+    r = max(1, int(np.ceil(TRUNCATE * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    band = np.zeros((TILE, TILE + 2 * r), dtype=np.float32)
+    for i in range(TILE):
+        band[i, i : i + 2 * r + 1] = taps
+    return band, r
+
+
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a float32 (h, w) array, mirrored borders (as OpenCV's BORDER_REFLECT_101)."""
+    band, r = _band(round(float(sigma), 6))
+    h, w = image.shape
+    if min(h, w) <= r + 1:
+        return image.copy()
+    across, down = -(-w // TILE), -(-h // TILE)
+    wide = np.empty((h, across * TILE + 2 * r), dtype=np.float32)
+    wide[:, r : r + w] = image
+    wide[:, :r] = image[:, r:0:-1]
+    wide[:, r + w : 2 * r + w] = image[:, w - 2 : w - 2 - r : -1] if w - 2 - r >= 0 else image[:, w - 2 :: -1]
+    wide[:, 2 * r + w :] = 0.0
+    tall = np.empty((down * TILE + 2 * r, across * TILE), dtype=np.float32)
+    windows = sliding_window_view(wide, TILE + 2 * r, axis=1)[:, ::TILE].transpose(1, 0, 2)
+    np.matmul(windows, band.T, out=tall[r : r + h].reshape(h, across, TILE).transpose(1, 0, 2))
+    tall[:r] = tall[2 * r : r : -1]
+    tall[r + h : 2 * r + h] = tall[r + h - 2 : h - 2 : -1] if h - 2 >= 0 else tall[r + h - 2 :: -1]
+    tall[2 * r + h :] = 0.0
+    windows = sliding_window_view(tall, TILE + 2 * r, axis=0)[::TILE].transpose(0, 2, 1)
+    return np.matmul(band, windows).reshape(down * TILE, across * TILE)[:h, :w]
+
+
+class Pyramid(NamedTuple):
+    """All octaves' Gaussian and difference-of-Gaussian layers, each kind in one flat float32 buffer."""
+
+    gauss: np.ndarray
+    dog: np.ndarray
+    height: np.ndarray  # (octaves,) int
+    width: np.ndarray
+    gauss_at: np.ndarray  # (octaves,) where each octave's first layer starts in `gauss`
+    dog_at: np.ndarray
+
+    def octave(self, o: int) -> tuple[np.ndarray, np.ndarray]:
+        """Views of octave o: Gaussian (LAYERS + 3, h, w) and DoG (LAYERS + 2, h, w) layers."""
+        h, w = int(self.height[o]), int(self.width[o])
+        g, d = int(self.gauss_at[o]), int(self.dog_at[o])
+        return (
+            self.gauss[g : g + (LAYERS + 3) * h * w].reshape(LAYERS + 3, h, w),
+            self.dog[d : d + (LAYERS + 2) * h * w].reshape(LAYERS + 2, h, w),
+        )
+
+
+def pyramid(grey: np.ndarray) -> Pyramid:
+    """The scale space of a uint8 greyscale picture, its first octave at twice the picture's size."""
+    sizes, (h, w) = [], (2 * grey.shape[0], 2 * grey.shape[1])
+    while min(h, w) > 2 * BORDER + 2:
+        sizes.append((h, w))
+        h, w = (h + 1) // 2, (w + 1) // 2
+    height, width = np.array(sizes, dtype=np.intp).reshape(-1, 2).T
+    area = height * width
+    gauss_at = np.concatenate([[0], np.cumsum(area * (LAYERS + 3))]).astype(np.intp)
+    dog_at = np.concatenate([[0], np.cumsum(area * (LAYERS + 2))]).astype(np.intp)
+    p = Pyramid(
+        np.empty(gauss_at[-1], dtype=np.float32), np.empty(dog_at[-1], np.float32), height, width, gauss_at, dog_at
+    )
+    if not sizes:
+        return p
+    picture = Image.fromarray(grey.astype(np.float32), mode="F")
+    picture = picture.resize((2 * grey.shape[1], 2 * grey.shape[0]), Image.Resampling.BILINEAR)
+    base = blur(np.asarray(picture), np.sqrt(SIGMA**2 - 1.0))
+    steps = [SIGMA * STEP ** (i - 1) * np.sqrt(STEP**2 - 1.0) for i in range(1, LAYERS + 3)]
+    for o in range(len(sizes)):
+        gauss, dog = p.octave(o)
+        gauss[0] = base
+        for i, step in enumerate(steps, start=1):
+            gauss[i] = blur(gauss[i - 1], step)
+        np.subtract(gauss[1:], gauss[:-1], out=dog)
+        base = gauss[LAYERS, ::2, ::2]
+    return p
+
+
+_CUBE = np.stack(np.meshgrid(np.arange(3) - 1, np.arange(3) - 1, np.arange(3) - 1, indexing="ij")).reshape(3, 27)
+
+
+def _extrema(dog: np.ndarray, chunk: int = 1 << 17) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(layer, row, column) of one octave's 3x3x3 DoG maxima above and minima below the pre-threshold.
+
+    First the pixels at least as extreme as their left, right, finer and coarser neighbours (about 1.5 %),
+    on the flattened layers in cache-sized chunks; then all 26 neighbours of those.
+    """
+    n, h, w = dog.shape
+    flat = dog.reshape(-1)
+    hw = h * w
+    threshold = np.float32(np.floor(0.5 * CONTRAST / LAYERS * 255.0))
+    lo, hi = hw + BORDER * w, (n - 2) * hw + (h - BORDER) * w
+    found = [np.zeros(0, dtype=np.intp)]
+    for s in range(lo, hi, chunk):
+        e = min(hi, s + chunk)
+        centre = flat[s:e]
+        hits = np.zeros(e - s, dtype=bool)
+        for op, extreme, beyond, limit in (
+            (np.maximum, np.greater_equal, np.greater, threshold),
+            (np.minimum, np.less_equal, np.less, -threshold),
+        ):
+            near = op(flat[s - 1 : e - 1], flat[s + 1 : e + 1])
+            op(near, flat[s - hw : e - hw], out=near)
+            op(near, flat[s + hw : e + hw], out=near)
+            ok = extreme(centre, near)
+            ok &= beyond(centre, limit)
+            hits |= ok
+        found.append(np.nonzero(hits)[0] + s)
+    index = np.concatenate(found)
+    layer, rest = np.divmod(index, hw)
+    row, col = np.divmod(rest, w)
+    inside = (col >= BORDER) & (col < w - BORDER)
+    index, layer, row, col = index[inside], layer[inside], row[inside], col[inside]
+    values = flat.take(index[:, None] + (_CUBE[0] * hw + _CUBE[1] * w + _CUBE[2]))
+    centre = values[:, 13:14]
+    keep = (centre >= values).all(axis=1) | (centre <= values).all(axis=1)
+    return layer[keep], row[keep], col[keep]
+
+
+def _derivatives(
+    p: Pyramid, octave: np.ndarray, layer: np.ndarray, row: np.ndarray, col: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Gradient (n, 3), Hessian (n, 3, 3) in (x, y, scale) and centre value of the DoG, scaled to 0..1."""
+    h, w = p.height[octave], p.width[octave]
+    centre = p.dog_at[octave] + (layer * h + row) * w + col
+    index = centre[:, None] + (h * w)[:, None] * _CUBE[0] + w[:, None] * _CUBE[1] + _CUBE[2]
+    v = p.dog.take(index).reshape(-1, 3, 3, 3).astype(np.float64) / 255.0
+    c = v[:, 1, 1, 1]
+    grad = 0.5 * np.stack(
+        [v[:, 1, 1, 2] - v[:, 1, 1, 0], v[:, 1, 2, 1] - v[:, 1, 0, 1], v[:, 2, 1, 1] - v[:, 0, 1, 1]], 1
+    )
+    dxx = v[:, 1, 1, 2] + v[:, 1, 1, 0] - 2 * c
+    dyy = v[:, 1, 2, 1] + v[:, 1, 0, 1] - 2 * c
+    dss = v[:, 2, 1, 1] + v[:, 0, 1, 1] - 2 * c
+    dxy = 0.25 * (v[:, 1, 2, 2] - v[:, 1, 2, 0] - v[:, 1, 0, 2] + v[:, 1, 0, 0])
+    dxs = 0.25 * (v[:, 2, 1, 2] - v[:, 2, 1, 0] - v[:, 0, 1, 2] + v[:, 0, 1, 0])
+    dys = 0.25 * (v[:, 2, 2, 1] - v[:, 2, 0, 1] - v[:, 0, 2, 1] + v[:, 0, 0, 1])
+    hessian = np.stack([dxx, dxy, dxs, dxy, dyy, dys, dxs, dys, dss], 1).reshape(-1, 3, 3)
+    return grad, hessian, c
+
+
+def _refine(
+    p: Pyramid, octave: np.ndarray, layer: np.ndarray, row: np.ndarray, col: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Sub-pixel extrema kept for contrast and edge: (octave, layer, row, col, offset (n, 3) x/y/s, response)."""
+    n = len(layer)
+    offset = np.zeros((n, 3))
+    response = np.zeros(n)
+    state = np.zeros(n, dtype=np.int8)  # 0 moving, 1 converged and kept, -1 dropped
+    active = np.arange(n)
+    for _ in range(5):
+        if not len(active):
+            break
+        grad, hessian, centre = _derivatives(p, octave[active], layer[active], row[active], col[active])
+        det = np.linalg.det(hessian)
+        solvable = np.abs(det) > 1e-12
+        step = np.zeros_like(grad)
+        step[solvable] = -np.linalg.solve(hessian[solvable], grad[solvable][:, :, None])[:, :, 0]
+        done = solvable & (np.abs(step) < 0.5).all(axis=1)
+        contrast = centre + 0.5 * (grad * step).sum(axis=1)
+        trace = hessian[:, 0, 0] + hessian[:, 1, 1]
+        det2 = hessian[:, 0, 0] * hessian[:, 1, 1] - hessian[:, 0, 1] ** 2
+        keep = (np.abs(contrast) * LAYERS >= CONTRAST) & (det2 > 0) & (trace**2 * EDGE < (EDGE + 1) ** 2 * det2)
+        finished = active[done]
+        state[finished] = np.where(keep[done], 1, -1)
+        offset[finished] = step[done]
+        response[finished] = np.abs(contrast[done])
+        go = ~done & solvable & (np.abs(step) < 1e6).all(axis=1)
+        state[active[~done]] = -1
+        moving, move = active[go], np.round(step[go]).astype(np.intp)
+        col[moving] += move[:, 0]
+        row[moving] += move[:, 1]
+        layer[moving] += move[:, 2]
+        h, w = p.height[octave[moving]], p.width[octave[moving]]
+        inside = (layer[moving] >= 1) & (layer[moving] <= LAYERS) & (row[moving] >= BORDER) & (row[moving] < h - BORDER)
+        inside &= (col[moving] >= BORDER) & (col[moving] < w - BORDER)
+        active = moving[inside]
+        state[active] = 0
+    kept = state == 1
+    return octave[kept], layer[kept], row[kept], col[kept], offset[kept], response[kept]
+
+
+def _orientations(
+    gauss: np.ndarray, start: np.ndarray, h: np.ndarray, w: np.ndarray, y: np.ndarray, x: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dominant gradient directions (radians, image axes): (keypoint index, angle) for each histogram peak."""
+    radius = np.round(4.5 * scale).astype(np.int64)
+    reach = int(radius.max()) + 1
+    span = np.arange(-reach, reach + 1)
+    rows = np.clip(np.round(y).astype(np.intp)[:, None] + span, 0, (h - 1)[:, None])
+    cols = np.clip(np.round(x).astype(np.intp)[:, None] + span, 0, (w - 1)[:, None])
+    patch = gauss.take((start[:, None] + rows * w[:, None])[:, :, None] + cols[:, None, :])
+    dx = patch[:, 1:-1, 2:] - patch[:, 1:-1, :-2]
+    dy = patch[:, 2:, 1:-1] - patch[:, :-2, 1:-1]
+    inner = span[1:-1].astype(np.float32)
+    near = np.abs(inner)[None, :] <= radius[:, None]
+    fall = np.exp(-0.5 * inner[None, :] ** 2 / (1.5 * scale[:, None].astype(np.float32)) ** 2) * near
+    weight = np.sqrt(dx * dx + dy * dy) * fall[:, :, None] * fall[:, None, :]
+    bins = np.round(np.arctan2(dy, dx) * np.float32(ORIENTATION_BINS / (2 * np.pi))).astype(np.intp)
+    bins += ORIENTATION_BINS * (bins < 0)
+    n = len(y)
+    keys = (np.arange(n)[:, None, None] * ORIENTATION_BINS + bins).ravel()
+    hist = np.bincount(keys, weights=weight.ravel(), minlength=n * ORIENTATION_BINS).reshape(n, -1)
+    roll = lambda k: np.roll(hist, k, axis=1)  # noqa: E731
+    hist = (roll(2) + roll(-2)) / 16 + (roll(1) + roll(-1)) * (4 / 16) + hist * (6 / 16)
+    left, right = np.roll(hist, 1, axis=1), np.roll(hist, -1, axis=1)
+    peak = (hist > left) & (hist > right) & (hist >= PEAK_RATIO * hist.max(axis=1, keepdims=True))
+    index, b = np.nonzero(peak)
+    before, peak_value, after = left[index, b], hist[index, b], right[index, b]
+    curve = before - 2 * peak_value + after
+    shift = 0.5 * (before - after) / np.where(curve == 0, -1e-12, curve)
+    return index, (b + shift) * (2 * np.pi / ORIENTATION_BINS)
+
+
+@lru_cache(maxsize=4)
+def _grid(samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Patch sample offsets in cell units ((s + 2)^2 with a rim for gradients), and the (16, s^2) cell weights."""
+    side = 5 * samples
+    t = (np.arange(-1, side + 1) + 0.5) / samples - 2.5
+    centres = np.arange(4) - 1.5
+    inner = t[1:-1]
+    tri = np.maximum(0.0, 1.0 - np.abs(inner[None, :] - centres[:, None]))  # (4, side): cell weight along one axis
+    fall = np.exp(-(inner[:, None] ** 2 + inner[None, :] ** 2) / 8.0)  # Gaussian window, sigma = 2 cells
+    weights = (tri[:, None, :, None] * tri[None, :, None, :]).reshape(16, side, side) * fall
+    return t, weights.reshape(16, side * side).astype(np.float32)
+
+
+def _descriptors(
+    gauss: np.ndarray,
+    start: np.ndarray,
+    h: np.ndarray,
+    w: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    scale: np.ndarray,
+    angle: np.ndarray,
+) -> np.ndarray:
+    """(n, 128) descriptors from patches sampled in each keypoint's frame (u along its orientation).
+
+    Arrays are laid out (patch row, patch column, keypoint) so that every step runs on contiguous memory.
+    """
+    n = len(x)
+    t, weights = _grid(SAMPLES)
+    t = t.astype(np.float32)
+    size = CELL * scale
+    cos, sin = (np.cos(angle) * size).astype(np.float32), (np.sin(angle) * size).astype(np.float32)
+    px = x.astype(np.float32) + cos * t[None, :, None] - sin * t[:, None, None]
+    py = y.astype(np.float32) + sin * t[None, :, None] + cos * t[:, None, None]
+    np.clip(px, 0, (w - 1.001).astype(np.float32), out=px)
+    np.clip(py, 0, (h - 1.001).astype(np.float32), out=py)
+    x0, y0 = np.floor(px), np.floor(py)
+    px -= x0
+    py -= y0
+    index = (y0 * w.astype(np.float32) + x0).astype(np.intp)
+    index += start
+    corner = gauss.take(index)
+    top = corner + px * (gauss.take(index + 1) - corner)
+    index += w
+    corner = gauss.take(index)
+    bottom = corner + px * (gauss.take(index + 1) - corner)
+    patch = top + py * (bottom - top)
+    du = (patch[1:-1, 2:] - patch[1:-1, :-2]).reshape(-1, n)
+    dv = (patch[2:, 1:-1] - patch[:-2, 1:-1]).reshape(-1, n)
+    magnitude = np.sqrt(du * du + dv * dv)
+    o = np.arctan2(dv, du)
+    o *= np.float32(4 / np.pi)  # orientation bins, -4 .. 4
+    o0 = np.floor(o)
+    first = o0.astype(np.intp)
+    first &= 7
+    o -= o0
+    upper = magnitude * o
+    magnitude -= upper
+    hist = np.zeros((du.size, 8), dtype=np.float32)
+    slots = hist.reshape(-1)
+    first += np.arange(0, du.size * 8, 8).reshape(du.shape)
+    slots[first] = magnitude
+    first += 1
+    first -= 8 * (o0 == -1)  # bin 7 (o0 = -1) spills into bin 0
+    slots[first] = upper
+    desc = (weights @ hist.reshape(du.shape[0], -1)).reshape(16, n, 8).transpose(1, 0, 2).reshape(n, 128)
+    desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-7)
+    np.minimum(desc, CLIP, out=desc)
+    return desc / np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-7)
+
+
+def detect_and_compute(
+    grey: np.ndarray, keypoints: int, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The strongest `keypoints` SIFT keypoints of a uint8 greyscale picture (inside `mask` when given).
+
+    Returns (n, 2) float32 positions (x, y) in the picture's pixels and (n, 128) float32 unit descriptors.
+    """
+    p = pyramid(grey)
+    found = [(np.full(len(e[0]), o), *e) for o in range(len(p.height)) for e in [_extrema(p.octave(o)[1])]]
+    if not found:
+        return np.zeros((0, 2), dtype=np.float32), np.zeros((0, 128), dtype=np.float32)
+    octave, layer, row, col, offset, response = _refine(
+        p, *(np.concatenate(parts) for parts in zip(*found, strict=True))
+    )
+    h, w = p.height[octave], p.width[octave]
+    _, first = np.unique(p.dog_at[octave] + (layer * h + row) * w + col, return_index=True)  # refined onto one pixel
+    octave, layer, row, col, offset, response, h, w = (
+        a[first] for a in (octave, layer, row, col, offset, response, h, w)
+    )
+    y, x = row + offset[:, 1], col + offset[:, 0]
+    scale = SIGMA * 2.0 ** ((layer + offset[:, 2]) / LAYERS)
+    zoom = 2.0 ** (octave - 1.0)  # octave pixel -> picture pixel; the upsampled picture's pixel i is 0.5 i - 0.25
+    px, py = x * zoom - 0.25, y * zoom - 0.25
+    chosen = np.argsort(-response, kind="stable")
+    if mask is not None:
+        inside = mask[
+            np.clip(np.round(py[chosen]).astype(np.intp), 0, mask.shape[0] - 1),
+            np.clip(np.round(px[chosen]).astype(np.intp), 0, mask.shape[1] - 1),
+        ]
+        chosen = chosen[inside]
+    chosen = chosen[:keypoints]
+    start = p.gauss_at[octave] + layer * h * w
+    which, angle = [], []
+    for lay in range(1, LAYERS + 1):
+        group = chosen[layer[chosen] == lay]
+        if len(group):
+            index, ang = _orientations(p.gauss, start[group], h[group], w[group], y[group], x[group], scale[group])
+            which.append(group[index])
+            angle.append(ang)
+    if not which:
+        return np.zeros((0, 2), dtype=np.float32), np.zeros((0, 128), dtype=np.float32)
+    kp, theta = np.concatenate(which), np.concatenate(angle)
+    kp, theta = kp[order := np.argsort(-response[kp], kind="stable")[:keypoints]], theta[order]
+    desc = _descriptors(p.gauss, start[kp], h[kp], w[kp], y[kp], x[kp], scale[kp], theta)
+    return np.stack([px[kp], py[kp]], 1).astype(np.float32), desc.astype(np.float32)
