@@ -14,14 +14,13 @@ import itertools
 import struct
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from vision import regions
+from vision import geometry, regions, sift
 
 MAGIC = b"SSX1"
-VERSION = "rs800-v4"  # part of the engine version: change it when the extras change (stored data is recomputed)
+VERSION = "rs800-v5"  # part of the engine version: change it when the extras change (stored data is recomputed)
 HIST_BINS = (18, 4, 4)  # hue, saturation, value
 SIFT_SIDE = 400  # catalog pictures are resized to this long side before SIFT
 QUERY_SIFT_SIDE = 320  # query photos likewise: 320 measured better than 400 (and cheaper: cost ~ side²)
@@ -69,9 +68,23 @@ class LocalFeatures:
 
 
 def hsv_hist(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
-    m = None if mask is None else mask.astype(np.uint8) * 255
-    hist = cv2.calcHist([hsv], [0, 1, 2], m, list(HIST_BINS), [0, 180, 0, 256, 0, 256]).ravel()
+    """Normalised hue-saturation-value histogram (HIST_BINS) of an RGB uint8 array, of the masked pixels if given.
+
+    Hue in OpenCV's 0..180 degrees-halved scale, saturation and value 0..255, rounded as OpenCV's RGB2HSV.
+    """
+    pixels = np.asarray(rgb, dtype=np.uint8).reshape(-1, 3)
+    if mask is not None:
+        pixels = pixels[np.asarray(mask, dtype=bool).ravel()]
+    r, g, b = (pixels[:, i].astype(np.int32) for i in range(3))
+    value = np.maximum(np.maximum(r, g), b)
+    diff = value - np.minimum(np.minimum(r, g), b)
+    saturation = (510 * diff + value) // np.maximum(2 * value, 1)
+    sector = np.where(value == r, g - b, np.where(value == g, b - r + 2 * diff, r - g + 4 * diff))
+    hue = (60 * sector + diff) // np.maximum(2 * diff, 1)
+    hue = np.where(diff > 0, hue % 180, 0)
+    hb, sb, vb = HIST_BINS
+    index = (np.minimum(hue * hb // 180, hb - 1) * sb + saturation * sb // 256) * vb + value * vb // 256
+    hist = np.bincount(index, minlength=hb * sb * vb).astype(np.float32)
     return (hist / max(float(hist.sum()), 1e-9)).astype(np.float32)
 
 
@@ -101,10 +114,8 @@ def sift_features(
     image: Image.Image, keypoints: int, mask_white: bool, side: int = SIFT_SIDE
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     grey = _sized_grey(image, side)
-    mask = (grey < 245).astype(np.uint8) * 255 if mask_white else None
-    sift = cv2.SIFT_create(nfeatures=keypoints)  # type: ignore[attr-defined]  # missing from opencv's stubs
-    kps, desc = sift.detectAndCompute(grey, mask)
-    points = np.array([kp.pt for kp in kps], dtype=np.float32).reshape(-1, 2)
+    mask = grey < 245 if mask_white else None
+    points, desc = sift.detect_and_compute(grey, keypoints, mask)
     return points, _rootsift(desc), (int(grey.shape[0]), int(grey.shape[1]))
 
 
@@ -136,7 +147,7 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     nearest = sim.argmax(axis=1)
     s1 = sim[rows_all, nearest]
     starts = np.cumsum([0, *sizes])
-    back = [sim[a:b].argmax(axis=0) + a if b > a else None for a, b in itertools.pairwise(starts)]
+    best_of = [sim[a:b].max(axis=0) if b > a else None for a, b in itertools.pairwise(starts)]  # per query keypoint
     sim[rows_all, nearest] = -2.0
     s2 = sim.max(axis=1)
     d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1, 0.0))
@@ -146,10 +157,10 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     for i, (cand, size) in enumerate(zip(catalog, sizes, strict=True)):
         rows = slice(start, start + size)
         start += size
-        column_best = back[i]
+        column_best = best_of[i]
         if column_best is None:
             continue
-        mutual = good[rows] & (column_best[nearest[rows]] == np.arange(start - size, start))
+        mutual = good[rows] & (s1[rows] >= column_best[nearest[rows]])  # also the query keypoint's nearest
         picked = np.nonzero(mutual)[0]
         if len(picked) < 6:
             continue
@@ -166,12 +177,12 @@ def consistent_inliers(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int],
     folds the picture's outline; a similarity (rotation, scale, shift) cannot fold, so it is
     the fallback (measured: +0.01 val Packages R@1, train unchanged).
     """
-    homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PIXELS)
+    homography, inliers = geometry.find_homography(src, dst, RANSAC_PIXELS)
     if homography is not None and inliers is not None and _plausible(homography, shape, query_shape):
         return int(inliers.sum())
     if not SIMILARITY_FALLBACK:
         return 0
-    similarity, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS)
+    similarity, inliers = geometry.find_similarity(src, dst, RANSAC_PIXELS)
     if similarity is None or inliers is None:
         return 0
     outline = np.vstack([similarity, [0.0, 0.0, 1.0]])
@@ -180,11 +191,11 @@ def consistent_inliers(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int],
 
 def _plausible(homography: np.ndarray, shape: tuple[int, int], query_shape: tuple[int, int]) -> bool:
     h, w = shape
-    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32).reshape(-1, 1, 2)
-    quad = cv2.perspectiveTransform(corners, homography).reshape(-1, 2).astype(np.float32)
-    if not np.isfinite(quad).all() or not cv2.isContourConvex(quad):
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+    quad = geometry.transform(homography, corners)
+    if not np.isfinite(quad).all() or not geometry.is_convex(quad):
         return False
-    area = cv2.contourArea(quad)
+    area = geometry.area(quad)
     query_area = query_shape[0] * query_shape[1]
     if not 0.005 * query_area <= area <= 4.0 * query_area:
         return False
