@@ -32,7 +32,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -113,8 +112,8 @@ def load_picture(ref: str, base_dir: Path) -> LoadedPicture:
 
 def decode_picture(ref: str, data: bytes) -> LoadedPicture:
     try:
-        # Decoded at up to twice the stored side (JPEGs scale while decoding), then scaled down by
-        # OpenCV (fit_within) rather than by Pillow's antialiased resize in prepare_image.
+        # Decoded at up to twice the stored side (JPEGs scale while decoding), then scaled down
+        # by fit_within rather than by prepare_image.
         prepared = prepare_image(data, max_pixels=settings.SNAPSHOP_MAX_IMAGE_PIXELS, max_side=2 * STORED_PICTURE_SIDE)
     except ImageRejected as exc:
         raise PictureUnavailable(f"{ref}: {exc.message}") from exc
@@ -129,16 +128,16 @@ def decode_picture(ref: str, data: bytes) -> LoadedPicture:
 def fit_within(image: Image.Image, side: int) -> Image.Image:
     """The RGB picture scaled down so that its long side is at most `side`.
 
-    Down to half size, bilinear interpolation does not alias yet and costs 1.5 ms for a 1600 px
-    picture where the area filter costs 11; further down, the area filter.
+    Area averaging (Pillow's box filter, after an integer box reduction from half size down): no
+    aliasing, 8.8 ms for a 1600 px picture (OpenCV's bilinear took ~3 but aliases below half size,
+    its area filter 11), 3.3 ms for an exact halving of a 2048 px one (Pillow's bilinear: 13 and 18).
     """
     w, h = image.size
     if max(w, h) <= side:
         return image
     scale = side / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
-    return Image.fromarray(cv2.resize(np.asarray(image), size, interpolation=interpolation))
+    return image.resize(size, Image.Resampling.BOX, reducing_gap=1.0)
 
 
 class PictureVectors:
