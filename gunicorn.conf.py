@@ -18,8 +18,8 @@ graceful_timeout = 5
 keepalive = 30
 
 # Each worker runs several searches at once on its threads, and the workers share the cores: the math
-# libraries must not start a thread per core each on top of that (numpy's BLAS in the SIFT check,
-# OpenCV). Set before the workers import them; an explicit environment setting wins.
+# libraries must not start a thread per core each on top of that (numpy's BLAS in SIFT and its check).
+# Set before the workers import them; an explicit environment setting wins.
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 # The same for the network: one forward pass per worker thread at a time already keeps the cores busy
@@ -29,9 +29,6 @@ os.environ.setdefault("SNAPSHOP_MODEL_THREADS", str(max(1, (os.cpu_count() or 1)
 
 def post_worker_init(worker: object) -> None:
     """Load the model and open the index before the first request, not during it."""
-    import cv2
-
-    cv2.setNumThreads(1)
     try:
         import django
 
