@@ -34,6 +34,7 @@ CLIP = 0.2
 TILE = 16  # rows or columns per banded matrix product in the blur
 TRUNCATE = 3.0  # Gaussian kernels reach this many sigmas
 STEP = 2.0 ** (1.0 / LAYERS)
+Array = np.ndarray
 
 
 @lru_cache(maxsize=64)
@@ -160,9 +161,7 @@ def _extrema(dog: np.ndarray, chunk: int = 1 << 17) -> tuple[np.ndarray, np.ndar
     return layer[keep], row[keep], col[keep]
 
 
-def _derivatives(
-    p: Pyramid, octave: np.ndarray, layer: np.ndarray, row: np.ndarray, col: np.ndarray
-) -> tuple[np.ndarray, ...]:
+def _derivatives(p: Pyramid, octave: Array, layer: Array, row: Array, col: Array) -> tuple[Array, ...]:
     """Gradient (n, 3), Hessian (n, 3, 3) in (x, y, scale) and centre value of the DoG, scaled to 0..1."""
     h, w = p.height[octave], p.width[octave]
     centre = p.dog_at[octave] + (layer * h + row) * w + col
@@ -182,9 +181,7 @@ def _derivatives(
     return grad, hessian, c
 
 
-def _refine(
-    p: Pyramid, octave: np.ndarray, layer: np.ndarray, row: np.ndarray, col: np.ndarray
-) -> tuple[np.ndarray, ...]:
+def _refine(p: Pyramid, octave: Array, layer: Array, row: Array, col: Array) -> tuple[Array, ...]:
     """Sub-pixel extrema kept for contrast and edge: (octave, layer, row, col, offset (n, 3) x/y/s, response)."""
     n = len(layer)
     offset = np.zeros((n, 3))
@@ -224,8 +221,8 @@ def _refine(
 
 
 def _orientations(
-    gauss: np.ndarray, start: np.ndarray, h: np.ndarray, w: np.ndarray, y: np.ndarray, x: np.ndarray, scale: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    gauss: Array, start: Array, h: Array, w: Array, y: Array, x: Array, scale: Array
+) -> tuple[Array, Array]:
     """Dominant gradient directions (radians, image axes): (keypoint index, angle) for each histogram peak."""
     radius = np.round(4.5 * scale).astype(np.int64)
     reach = int(radius.max()) + 1
@@ -269,15 +266,8 @@ def _grid(samples: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _descriptors(
-    gauss: np.ndarray,
-    start: np.ndarray,
-    h: np.ndarray,
-    w: np.ndarray,
-    y: np.ndarray,
-    x: np.ndarray,
-    scale: np.ndarray,
-    angle: np.ndarray,
-) -> np.ndarray:
+    gauss: Array, start: Array, h: Array, w: Array, y: Array, x: Array, scale: Array, angle: Array
+) -> Array:
     """(n, 128) descriptors from patches sampled in each keypoint's frame (u along its orientation).
 
     Arrays are laid out (patch row, patch column, keypoint) so that every step runs on contiguous memory.
