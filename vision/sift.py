@@ -33,6 +33,7 @@ SAMPLES = 3  # descriptor patch samples per cell side (4: no better matches, 1.5
 CLIP = 0.2
 TILE = 16  # rows or columns per banded matrix product in the blur
 TRUNCATE = 3.0  # Gaussian kernels reach this many sigmas
+SPLIT = 256  # rows or columns per matrix product: OpenBLAS threads products above 2^18 multiply-adds
 STEP = 2.0 ** (1.0 / LAYERS)
 Array = np.ndarray
 
@@ -63,12 +64,17 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     wide[:, 2 * r + w :] = 0.0
     tall = np.empty((down * TILE + 2 * r, across * TILE), dtype=np.float32)
     windows = sliding_window_view(wide, TILE + 2 * r, axis=1)[:, ::TILE].transpose(1, 0, 2)
-    np.matmul(windows, band.T, out=tall[r : r + h].reshape(h, across, TILE).transpose(1, 0, 2))
+    rows = tall[r : r + h].reshape(h, across, TILE).transpose(1, 0, 2)
+    for i in range(0, h, SPLIT):  # products this small stay on one BLAS thread (threads would busy-wait)
+        np.matmul(windows[:, i : i + SPLIT], band.T, out=rows[:, i : i + SPLIT])
     tall[:r] = tall[2 * r : r : -1]
     tall[r + h : 2 * r + h] = tall[r + h - 2 : h - 2 : -1] if h - 2 >= 0 else tall[r + h - 2 :: -1]
     tall[2 * r + h :] = 0.0
     windows = sliding_window_view(tall, TILE + 2 * r, axis=0)[::TILE].transpose(0, 2, 1)
-    return np.matmul(band, windows).reshape(down * TILE, across * TILE)[:h, :w]
+    out = np.empty((down, TILE, across * TILE), dtype=np.float32)
+    for i in range(0, w, SPLIT):
+        np.matmul(band, windows[:, :, i : i + SPLIT], out=out[:, :, i : i + SPLIT])
+    return out.reshape(down * TILE, across * TILE)[:h, :w]
 
 
 class Pyramid(NamedTuple):
@@ -303,14 +309,17 @@ def _descriptors(
     o -= o0
     upper = magnitude * o
     magnitude -= upper
-    hist = np.zeros((du.size, 8), dtype=np.float32)
+    columns = -(-n * 8 // 64) * 64  # whole blocks of 64 for the products below
+    hist = np.zeros((du.shape[0], columns), dtype=np.float32)
+    first += np.arange(0, du.shape[0] * columns, columns)[:, None] + np.arange(0, n * 8, 8)
     slots = hist.reshape(-1)
-    first += np.arange(0, du.size * 8, 8).reshape(du.shape)
     slots[first] = magnitude
     first += 1
     first -= 8 * (o0 == -1)  # bin 7 (o0 = -1) spills into bin 0
     slots[first] = upper
-    desc = (weights @ hist.reshape(du.shape[0], -1)).reshape(16, n, 8).transpose(1, 0, 2).reshape(n, 128)
+    blocks = hist.reshape(du.shape[0], -1, 64).transpose(1, 0, 2)  # products this small stay on one BLAS thread
+    pooled = np.matmul(weights, blocks).transpose(1, 0, 2).reshape(16, columns)[:, : n * 8]
+    desc = pooled.reshape(16, n, 8).transpose(1, 0, 2).reshape(n, 128)
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-7)
     np.minimum(desc, CLIP, out=desc)
     return desc / np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-7)
