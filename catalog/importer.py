@@ -44,7 +44,7 @@ from catalog.rows import CatalogRow, RowError
 from vision import catalog
 from vision.engine import CatalogFeatures, Engine
 from vision.model import FeatureNet
-from vision.prepare import ImageRejected, encode_jpeg, prepare_image
+from vision.prepare import ImageRejected, encode_jpeg, prepare_image, shrink
 
 STORED_PICTURE_SIDE = 1024
 # A JPEG whose DCT scaling lands its longer side in this range (at or below the stored side) is kept
@@ -118,7 +118,7 @@ def load_picture(ref: str, base_dir: Path) -> LoadedPicture:
 def decode_picture(ref: str, data: bytes) -> LoadedPicture:
     try:
         # Decoded at up to twice the stored side (JPEGs scale while decoding, at once to the stored
-        # size when STORED_DCT_SIDES allows), then scaled down by fit_within rather than by prepare_image.
+        # size when STORED_DCT_SIDES allows), then scaled down here rather than by prepare_image.
         decode_side = 2 * STORED_PICTURE_SIDE
         prepared = prepare_image(
             data,
@@ -131,24 +131,12 @@ def decode_picture(ref: str, data: bytes) -> LoadedPicture:
     return LoadedPicture(
         ref=ref,
         data=data,
-        image=fit_within(prepared.image, STORED_PICTURE_SIDE),
+        # Area averaging (Pillow's box filter, after an integer box reduction from half size down): no
+        # aliasing, 8.8 ms for a 1600 px picture (OpenCV's bilinear took ~3 but aliases below half size,
+        # its area filter 11), 3.3 ms for an exact halving of a 2048 px one (Pillow's bilinear: 13 and 18).
+        image=shrink(prepared.image, STORED_PICTURE_SIDE, Image.Resampling.BOX),
         digest=hashlib.sha256(data).hexdigest(),
     )
-
-
-def fit_within(image: Image.Image, side: int) -> Image.Image:
-    """The RGB picture scaled down so that its long side is at most `side`.
-
-    Area averaging (Pillow's box filter, after an integer box reduction from half size down): no
-    aliasing, 8.8 ms for a 1600 px picture (OpenCV's bilinear took ~3 but aliases below half size,
-    its area filter 11), 3.3 ms for an exact halving of a 2048 px one (Pillow's bilinear: 13 and 18).
-    """
-    w, h = image.size
-    if max(w, h) <= side:
-        return image
-    scale = side / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return image.resize(size, Image.Resampling.BOX, reducing_gap=1.0)
 
 
 class PictureVectors:
