@@ -43,3 +43,9 @@ def post_worker_init(worker: object) -> None:
         import logging
 
         logging.getLogger("snapshop").warning("engine warm-up failed", exc_info=True)
+    # What is loaded by now (Django, the model, the index) lives as long as the worker: out of the garbage
+    # collector's sight, its full collections stop walking ~80k objects (a 30 ms pause every ~150 searches).
+    import gc
+
+    gc.collect()
+    gc.freeze()
