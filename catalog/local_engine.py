@@ -80,16 +80,6 @@ class LocalResult:
     rerank_skipped: bool = False
 
 
-def merge_matches(rows: list[list[Match]]) -> list[Match]:
-    """A query has several vectors (regions); a picture's score is its best over them."""
-    best: dict[int, float] = {}
-    for row in rows:
-        for match in row:
-            if match.score > best.get(match.key, float("-inf")):
-                best[match.key] = match.score
-    return [Match(key, score) for key, score in sorted(best.items(), key=lambda kv: kv[1], reverse=True)]
-
-
 class LocalSearcher:
     def __init__(
         self,
@@ -125,7 +115,7 @@ class LocalSearcher:
         with self.in_flight.track():
             query = self.engine.query_features(image, region)
             depth = max(limit * PICTURES_PER_CARD, self.rerank_depth)
-            matches = merge_matches(self.store.search(query.vectors, depth, flt))
+            matches = self.store.search_best(query.vectors, depth, flt)
             # Decided after the model pass, by the searches in the engine at this moment (this one included).
             busy = self.rerank and (0 < self.max_in_flight < self.in_flight.count or self.machine_busy())
             ranked = self._rerank(query, matches, 0 if busy else self.rerank_depth)

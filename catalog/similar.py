@@ -8,10 +8,10 @@ import numpy as np
 from django.db import DatabaseError
 
 from catalog.index import DatabaseSource, get_local_index
-from catalog.local_engine import merge_matches, one_card_per_product
+from catalog.local_engine import one_card_per_product
 from catalog.models import Product
 from search.hits import ProductHit
-from vectors.base import StoreUnavailable
+from vectors.base import StoreUnavailable, best_per_key
 from vision.model import ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,6 @@ def similar_products(product: Product, limit: int = 8) -> list[ProductHit]:
     except (ModelUnavailable, StoreUnavailable, DatabaseError, OSError):
         logger.warning("similar products unavailable", exc_info=True)
         return []
-    matches = [m for m in merge_matches(rows) if m.key not in own]
+    matches = [m for m in best_per_key(rows) if m.key not in own]
     pictures = DatabaseSource().pictures([m.key for m in matches])
     return one_card_per_product([(m.key, m.score) for m in matches], pictures, limit, {product.pk})

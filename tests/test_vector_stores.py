@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vectors.base import Attributes, Filter, Store
+from vectors.base import Attributes, Filter, Store, best_per_key
 from vectors.copy import copy_store
 from vectors.exact import ExactStore
 from vectors.factory import open_store
@@ -195,6 +195,22 @@ def test_top_k_order_matches_exact(shared: tuple[Store, ExactStore, np.ndarray])
 def test_filters_are_exact(shared: tuple[Store, ExactStore, np.ndarray], flt: Filter) -> None:
     store, ref, v = shared
     _agree(store, ref, _queries(v, 6), flt)
+
+
+@pytest.mark.parametrize("flt", [None, Filter(cid1="服饰"), Filter(cid1="数码", cid2="c2-1", cid3="c3-7")], ids=repr)
+def test_search_best_is_the_merged_search(shared: tuple[Store, ExactStore, np.ndarray], flt: Filter | None) -> None:
+    """A photo's several vectors: each key once with its best score over them, as merging the rows would."""
+    store, ref, v = shared
+    q = _queries(v, 5)
+    best = store.search_best(q, K, flt)
+    merged = best_per_key(store.search(q, K, flt), K)
+    assert [m.key for m in best] == [m.key for m in merged]
+    assert [m.score for m in best] == pytest.approx([m.score for m in merged], abs=1e-6)
+    exact = best_per_key(ref.search(q, N, flt), K)
+    assert len(best) == len(exact) and len({m.key for m in best} & {m.key for m in exact}) >= 0.95 * len(exact)
+    if flt is not None:
+        assert all(flt.matches(ref.attributes(m.key) or Attributes(product=-1)) for m in best)
+    assert store.search_best(q, 0, flt) == []
 
 
 def test_update_replaces_vector_and_attributes(opener: Opener) -> None:

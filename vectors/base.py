@@ -57,6 +57,27 @@ class Match:
     score: float
 
 
+def top_matches(scores: np.ndarray, keys: np.ndarray, k: int) -> list[Match]:
+    """The k highest scores (one per key) as matches, best first."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [Match(int(keys[i]), float(scores[i])) for i in top]
+
+
+def best_per_key(rows: Sequence[Sequence[Match]], k: int | None = None) -> list[Match]:
+    """Several queries' matches merged: each key once with its best score, best first (at most k)."""
+    best: dict[int, float] = {}
+    for row in rows:
+        for match in row:
+            if match.score > best.get(match.key, float("-inf")):
+                best[match.key] = match.score
+    merged = sorted(best.items(), key=lambda kv: kv[1], reverse=True)[:k]
+    return [Match(key, score) for key, score in merged]
+
+
 class StoreUnavailable(RuntimeError):
     """The store's server or files cannot be reached; the search says so instead of failing."""
 
@@ -71,6 +92,10 @@ class Store(Protocol):
 
     def search(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[list[Match]]:
         """For each query row, the k best matches (within the filter), best first."""
+
+    def search_best(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[Match]:
+        """The k best keys by their best score over the query rows (within the filter), best first: the first
+        k of `best_per_key(search(queries, k, flt))`. A query photo is several vectors (its regions)."""
 
     def keys(self) -> set[int]: ...
 

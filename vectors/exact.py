@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vectors.base import Attributes, Filter, Match
+from vectors.base import Attributes, Filter, Match, top_matches
 
 
 class ExactStore:
@@ -83,14 +83,20 @@ class ExactStore:
             keys, vectors = keys[allowed], vectors[allowed]
         if len(keys) == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        scores = queries @ vectors.T
-        k = min(k, len(keys))
-        results = []
-        for row in scores:
-            top = np.argpartition(-row, k - 1)[:k]
-            top = top[np.argsort(-row[top], kind="stable")]
-            results.append([Match(int(keys[i]), float(row[i])) for i in top])
-        return results
+        return [top_matches(row, keys, k) for row in queries @ vectors.T]
+
+    def search_best(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[Match]:
+        queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            keys, vectors, attrs = self._keys, self._vectors, self._attrs
+        if flt is not None and not flt.is_empty():
+            allowed = np.fromiter((flt.matches(a) for a in attrs), dtype=bool, count=len(attrs))
+            keys, vectors = keys[allowed], vectors[allowed]
+        if len(keys) == 0 or len(queries) == 0 or k <= 0:
+            return []
+        # The max over the query rows in numpy: a Match per row and key, merged in Python, cost ~0.9 ms a
+        # search with the 54-picture demo catalog (14 rows) and grows with k.
+        return top_matches((queries @ vectors.T).max(axis=0), keys, k)
 
     def keys(self) -> set[int]:
         with self._lock:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vectors.base import Attributes, Filter, Match
+from vectors.base import Attributes, Filter, Match, best_per_key, top_matches
 from vectors.columns import AttributeColumns
 from vectors.graph import Graph, fit_projection
 
@@ -185,18 +185,12 @@ class HnswStore:
         if k <= 0 or not self._row:
             return [[] for _ in range(len(queries))]
         with self._lock:
-            live = self._row_key[: self._used] >= 0
-            mask = live if flt is None or flt.is_empty() else self._cols.mask(flt, live)
-            count = int(mask.sum())
+            mask, count, exact = self._plan(flt)
             if count == 0:
                 return [[] for _ in range(len(queries))]
-            if self._graph is None or count < self.exact_below:
+            if exact or self._graph is None:
                 return self._exact(queries, k, mask)
-            # Few rows pass the filter: exact search over them. Many: walk the graph
-            # with the filter (measured at 50k, 5 % passing: ef 64 recall 0.994).
-            filtered = mask is not live
-            if filtered and (count < self.exact_filtered_below or count < 0.01 * len(self._row)):
-                return self._exact(queries, k, mask)
+            filtered = flt is not None and not flt.is_empty()
             want = min(k * self.rescore if self.reduce_dim else k, count)
             allowed = mask.tobytes() if filtered else None
             out: list[list[Match]] = []
@@ -210,19 +204,45 @@ class HnswStore:
                 out.append([Match(int(self._row_key[rows[i]]), float(scores[i])) for i in best])
             return out
 
-    def _exact(self, queries: np.ndarray, k: int, mask: np.ndarray) -> list[list[Match]]:
+    def search_best(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[Match]:
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if k <= 0 or not self._row or len(queries) == 0:
+            return []
+        with self._lock:
+            mask, count, exact = self._plan(flt)
+            if count == 0:
+                return []
+            if exact:  # the max over the query rows in numpy, not a Match per row and key merged in Python
+                keys, scores = self._exact_scores(queries, mask)
+                return top_matches(scores.max(axis=0), keys, k)
+        return best_per_key(self.search(queries, k, flt), k)
+
+    def _live(self) -> np.ndarray:
+        return self._row_key[: self._used] >= 0
+
+    def _plan(self, flt: Filter | None) -> tuple[np.ndarray, int, bool]:
+        """The rows passing the filter, how many, and whether to search them exactly (caller holds the lock)."""
+        live = self._live()
+        mask = live if flt is None or flt.is_empty() else self._cols.mask(flt, live)
+        count = int(mask.sum())
+        if self._graph is None or count < self.exact_below:
+            return mask, count, True
+        # Few rows pass the filter: exact search over them. Many: walk the graph
+        # with the filter (measured at 50k, 5 % passing: ef 64 recall 0.994).
+        filtered = flt is not None and not flt.is_empty()
+        return mask, count, filtered and (count < self.exact_filtered_below or count < 0.01 * len(self._row))
+
+    def _exact_scores(self, queries: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The keys of the rows in `mask` and every query's cosine with each."""
         rows = np.flatnonzero(mask)
         sub = self._vectors[rows] if len(rows) < self._used else self._vectors[: self._used]
-        scores = queries @ sub.T.astype(np.float32, copy=False)
         if len(rows) == self._used:
             rows = np.arange(self._used)
-        k = min(k, len(rows))
-        out = []
-        for row in scores:
-            top = np.argpartition(-row, k - 1)[:k]
-            top = top[np.argsort(-row[top], kind="stable")]
-            out.append([Match(int(self._row_key[rows[i]]), float(row[i])) for i in top])
-        return out
+        return self._row_key[rows], queries @ sub.T.astype(np.float32, copy=False)
+
+    def _exact(self, queries: np.ndarray, k: int, mask: np.ndarray) -> list[list[Match]]:
+        keys, scores = self._exact_scores(queries, mask)
+        return [top_matches(row, keys, k) for row in scores]
 
     # -- persistence -------------------------------------------------------
     def save(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from vectors.base import Attributes, Filter, Match, StoreUnavailable
+from vectors.base import Attributes, Filter, Match, StoreUnavailable, best_per_key
 
 STRONG = "Strong"
 FIELDS = ["key", "product", "cid1", "cid2", "cid3", "price", "has_price", "self_op"]
@@ -238,3 +238,6 @@ class MilvusStore:
             matches.sort(key=lambda m: (-m.score, m.key))
             out.append(matches)
         return out
+
+    def search_best(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[Match]:
+        return best_per_key(self.search(queries, k, flt), k)

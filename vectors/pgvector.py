@@ -23,7 +23,7 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from vectors.base import Attributes, Filter, Match, StoreUnavailable
+from vectors.base import Attributes, Filter, Match, StoreUnavailable, best_per_key
 
 COLUMNS = ("key", "embedding", "product", "cid1", "cid2", "cid3", "price", "self_operated")
 
@@ -205,6 +205,9 @@ class PgVectorStore:
         if k <= 0:
             return [[] for _ in range(len(queries))]
         return self._run(self._search, queries, k, flt)
+
+    def search_best(self, queries: np.ndarray, k: int, flt: Filter | None = None) -> list[Match]:
+        return best_per_key(self.search(queries, k, flt), k)
 
     def _search(self, queries: np.ndarray, k: int, flt: Filter | None) -> list[list[Match]]:
         where, params = self._where(flt)
