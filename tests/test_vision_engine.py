@@ -11,8 +11,18 @@ from PIL import Image
 
 from vision import geometry
 from vision.catalog import VIEW_MARGINS, VIEW_PILES, catalog_views
-from vision.engine import MIN_INLIERS, Box, Candidate, Engine, QueryFeatures
+from vision.engine import (
+    INLIER_OFFSET,
+    MAX_INLIER_BONUS,
+    MIN_INLIERS,
+    Box,
+    Candidate,
+    Engine,
+    QueryFeatures,
+    inlier_bonus,
+)
 from vision.local import (
+    CATALOG_KEYPOINTS,
     HIST_BINS,
     LocalFeatures,
     _plausible,
@@ -201,3 +211,12 @@ def test_rerank_scores_a_candidate_by_its_best_view(engine: Engine, pictures: li
     assert ranked[0].key == 0  # its own views match the photo far better than the store's 0.1
     ranked = engine.rerank(query, [Candidate(0, 0.1, plain), Candidate(1, 0.3, plain)])
     assert ranked[0].key == 1
+
+
+def test_inlier_bonus_counts_a_few_inliers_and_grows_ever_slower() -> None:
+    assert inlier_bonus(0) == inlier_bonus(INLIER_OFFSET) == 0.0  # chance matches earn nothing
+    bonuses = [inlier_bonus(n) for n in range(INLIER_OFFSET, CATALOG_KEYPOINTS + 1)]
+    steps = np.diff(bonuses)
+    assert (steps > 0).all() and (np.diff(steps) <= 1e-12).all()  # rising, each inlier worth less
+    assert 0.0 < inlier_bonus(MIN_INLIERS - 1) < inlier_bonus(MIN_INLIERS)  # below "verified" it already counts
+    assert inlier_bonus(10 * CATALOG_KEYPOINTS) == MAX_INLIER_BONUS  # capped: fused scores stay within 0..1
