@@ -87,7 +87,8 @@ def engine_fusion(data: np.lib.npyio.NpzFile) -> np.ndarray:
     n = data["inliers"].astype(int)
     best = np.maximum(n.max(axis=1, keepdims=True), 1)
     bonus = np.vectorize(engine.inlier_bonus)(n) + (n >= engine.MIN_INLIERS) * engine.RELATIVE_GAIN * n / best
-    return np.maximum(store, views) + engine.COLOUR_WEIGHT * data["colour"][rows, pool] + bonus
+    weight = np.vectorize(engine.colour_weight)(data["catalog_keypoints"][pool])
+    return np.maximum(store, views) + weight * data["colour"][rows, pool] + bonus
 
 
 def score(path: Path) -> None:

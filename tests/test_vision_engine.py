@@ -19,6 +19,7 @@ from vision.engine import (
     Candidate,
     Engine,
     QueryFeatures,
+    colour_weight,
     inlier_bonus,
 )
 from vision.local import (
@@ -28,6 +29,7 @@ from vision.local import (
     _plausible,
     catalog_local,
     consistent_inliers,
+    verify,
 )
 from vision.model import FeatureNet
 
@@ -220,3 +222,17 @@ def test_inlier_bonus_counts_a_few_inliers_and_grows_ever_slower() -> None:
     assert (steps > 0).all() and (np.diff(steps) <= 1e-12).all()  # rising, each inlier worth less
     assert 0.0 < inlier_bonus(MIN_INLIERS - 1) < inlier_bonus(MIN_INLIERS)  # below "verified" it already counts
     assert inlier_bonus(10 * CATALOG_KEYPOINTS) == MAX_INLIER_BONUS  # capped: fused scores stay within 0..1
+
+
+def test_colour_counts_more_for_a_plain_catalog_picture(engine: Engine, pictures: list[Image.Image]) -> None:
+    assert colour_weight(0) > colour_weight(100) > colour_weight(CATALOG_KEYPOINTS) == colour_weight(10**6)
+    query = engine.query_features(pictures[0])
+    hist = engine._query_local(query).hist  # both candidates have exactly the photo's colours
+    plain = LocalFeatures(hist, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (400, 400))
+    rng = np.random.default_rng(3)
+    points = rng.uniform(0, 400, (CATALOG_KEYPOINTS, 2)).astype(np.float32)
+    noise = rng.random((CATALOG_KEYPOINTS, 128)).astype(np.float32) ** 4  # SIFT-like: a few strong bins
+    textured = LocalFeatures(hist, points, noise / np.linalg.norm(noise, axis=1, keepdims=True), (400, 400))
+    assert verify(engine._query_local(query), [textured]) == [0]  # its keypoints match nothing in the photo
+    ranked = engine.rerank(query, [Candidate(1, 0.31, textured.to_bytes()), Candidate(0, 0.3, plain.to_bytes())])
+    assert ranked[0].key == 0  # same colours: they count more for the picture SIFT cannot check
