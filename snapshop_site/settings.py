@@ -127,7 +127,7 @@ TEMPLATES = [
 ]
 
 DATA_DIR = Path(os.environ.get("SNAPSHOP_DATA_DIR", str(BASE_DIR / "data")))
-DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", "sqlite:///data/snapshop.sqlite3"))}
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'snapshop.sqlite3'}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -58,3 +58,11 @@ def test_check_deploy_complains_without_production_settings(tmp_path: Path) -> N
     assert result.returncode != 0
     for check in ("security.W018", "snapshop.W002", "security.W004", "security.W008"):
         assert check in result.stderr + result.stdout
+
+
+def test_the_data_folder_holds_the_default_database(tmp_path: Path) -> None:
+    """SNAPSHOP_DATA_DIR moves the database too (README: database, media, index and static live there)."""
+    data = tmp_path / "elsewhere"
+    result = manage(tmp_path, "migrate", "--noinput", "-v", "0", SNAPSHOP_DATA_DIR=str(data), DATABASE_URL="")
+    assert result.returncode == 0, result.stderr
+    assert (data / "snapshop.sqlite3").is_file()
