@@ -12,7 +12,9 @@ prepares each photo as `run_search` does, and saves, per query photo:
 - `pool[q, :depth]`: the store's top `rerank_depth` pictures (column indices), best first, and for them
   `inliers`, `mutual` (mutual ratio-test matches before RANSAC) and `homography` (1 if the inliers came
   from a plausible homography, 0 from the similarity fallback or none);
-- `query_keypoints[q]`, `catalog_keypoints[p]`, `truth[q]` (column of the right picture), `cid1`.
+- `query_keypoints[q]`, `catalog_keypoints[p]`, `truth[q]` (column of the right picture), `cid1`;
+- with `--vectors`, `query_vectors[q, w]` (float16, the query's window vectors), so that other catalog
+  views (vision.catalog's view functions on the catalog pictures) can be scored offline on the same photos.
 Nothing is fitted here: the file only lets formulas be compared on fixed signals.
 
     .venv/bin/python scripts/rerank_signals.py --score /tmp/fusion/val.npz
@@ -131,6 +133,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--check", action="store_true", help="also run engine.rerank and record its top picture")
+    parser.add_argument("--vectors", action="store_true", help="also save the query window and store vectors")
     args = parser.parse_args()
 
     engine = get_engine(Path(settings.SNAPSHOP_MODEL_PATH))
@@ -162,6 +165,7 @@ def main() -> None:
     query_keypoints = np.zeros(n, np.int16)
     truth = np.zeros(n, np.int16)
     engine_top = np.full(n, -1, np.int16)
+    query_vectors = np.zeros((n if args.vectors else 0, w, engine.dim), np.float16)
     started = time.perf_counter()
     for q, (path, sku) in enumerate(queries):
         photo = prepare_query_photo(path.read_bytes())
@@ -169,6 +173,8 @@ def main() -> None:
         for row, window_matches in enumerate(store.search(query.vectors, m, None)):  # every picture, per window
             for match in window_matches:
                 windows[q, row, column[match.key]] = match.score
+        if args.vectors:
+            query_vectors[q] = query.vectors
         views[q] = (query.vectors @ view_stack.reshape(-1, view_stack.shape[2]).T).reshape(w, v, m).max(axis=0)
         matches = store.search_best(query.vectors, depth, None)  # as catalog.local_engine.LocalSearcher
         pool[q] = [column[mt.key] for mt in matches]
@@ -201,6 +207,7 @@ def main() -> None:
         cid1=np.array([cid1_of.get(sku, "") for _, sku in queries]),
         cid1_of_picture=np.array([cid1_of.get(s, "") for s in skus]),
         engine=np.array(engine.version),
+        query_vectors=query_vectors,
     )
     print(f"{n} queries in {time.perf_counter() - started:.0f} s -> {args.out}", file=sys.stderr)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vision import geometry
-from vision.catalog import VIEW_MARGINS, VIEW_PILES, catalog_views
+from vision import geometry, regions
+from vision.catalog import VIEW_MARGINS, VIEW_PILES, catalog_views, packed_pile, product_crop
 from vision.engine import (
     INLIER_OFFSET,
     MAX_INLIER_BONUS,
@@ -198,6 +198,22 @@ def test_extras_carry_extra_views(engine: Engine, pictures: list[Image.Image]) -
     restored = LocalFeatures.from_bytes(original.to_bytes())
     assert np.allclose(restored.views, views, atol=2e-3)
     assert np.allclose(restored.descriptors, original.descriptors, atol=0.01)
+
+
+def test_packed_pile_shows_copies_edge_to_edge(pictures: list[Image.Image]) -> None:
+    solid = Image.new("RGB", (50, 80), (200, 30, 40))  # a plain product, taller than wide
+    for copies in (2, 3, 4):
+        pile = packed_pile(solid, 380, copies)
+        assert pile.shape == (380, 380, 3)
+        assert (pile == (200, 30, 40)).all()  # no white between or around the copies
+    assert (regions.tiled_on_white(solid, 380, 3) == 255).all(axis=2).any()  # fitted in cells on white it had
+    product = product_crop(pictures[0])
+    pile = packed_pile(product, 380, 3)
+    cell = -(-380 // 3)
+    first = pile[:cell, :cell]
+    assert np.array_equal(pile[cell : 2 * cell, cell : 2 * cell], first)  # the same copy in every cell
+    assert first.std() > 10  # a picture, not a blank: the copy's middle fills the cell
+    assert np.array_equal(packed_pile(product, 380, 3), pile)  # deterministic (catalog extras are stored)
 
 
 def test_rerank_scores_a_candidate_by_its_best_view(engine: Engine, pictures: list[Image.Image]) -> None:

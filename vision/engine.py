@@ -12,7 +12,7 @@ The pipeline (measured by scripts/eval_vision.py, which drives this very class):
 - catalog picture: cropped to its non-white product box, embedded on white with a 0.05
   margin (one network input; its average-pooled, L2-normalised vector goes to the store);
   extras = HSV colour histogram of the product pixels + 800 RootSIFT keypoints + the vectors
-  of two extra views (0.25 margin, 3x3 pile).
+  of two extra views (0.25 margin, 3x3 pile packed edge to edge).
 - query photo: ONE forward pass at the network side (380 px), the feature map
   average-pooled over 14 square windows (full, 67 %, 50 %): 14 vectors, best one wins.
 - rerank: cosine (the best of the store's score and the query windows against the picture's extra
