@@ -13,9 +13,13 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 60
 graceful_timeout = 5
-# Browsers and the load test keep connections open between searches; gunicorn's 2 s default closes them
-# under a client that is just sending its next search (a reset POST, which nobody retries).
-keepalive = 30
+# 0: every response says "Connection: close" and the next request is a new connection, accepted by whichever
+# worker is free. A kept-alive connection stays with the worker that accepted it, and one worker had accepted
+# most of them: 1,677 of 2,400 searches at 40/s against 723 (with 0: 1,232 against 1,168). Behind a proxy
+# (nginx keeps the browsers' connections alive) that costs nothing; talking to browsers directly, set
+# GUNICORN_KEEPALIVE to a few seconds. Not gunicorn's 2 s default as such: a server closing an idle connection
+# races a client just sending its next search on it (a reset POST, which nobody retries).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 
 # Each worker runs several searches at once on its threads, and the workers share the cores: the math
 # libraries must not start a thread per core each on top of that (numpy's BLAS in SIFT and its check).
