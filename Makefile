@@ -60,7 +60,9 @@ demo/catalog.csv: scripts/make_demo_catalog.py
 	cd build/vendure && npm pack --silent $(DEMO_PACKAGE) >/dev/null && tar xzf *.tgz
 	$(PYTHON) scripts/make_demo_catalog.py build/vendure/package demo
 
-data/.demo-imported: demo/catalog.csv $(MODEL)
+# Also after a change of the engine's feature versions (vision/catalog.py, vision/local.py): the import then
+# embeds the pictures again (and skips what is up to date).
+data/.demo-imported: demo/catalog.csv $(MODEL) vision/catalog.py vision/local.py
 	$(PY) manage.py import_catalog demo/catalog.csv --source demo
 	touch $@
 

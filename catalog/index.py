@@ -69,6 +69,12 @@ def missing_extras(version: str) -> QuerySet[ProductImage]:
     )
 
 
+def pictures_of_other_versions(version: str) -> int:
+    """Catalog pictures embedded by another engine version: out of the index until re-embedded
+    (`manage.py import_catalog` does it for the pictures of its CSV)."""
+    return ProductImage.objects.exclude(features_version=version).exclude(features_version="").count()
+
+
 def stored_extras(data: bytes, net: FeatureNet) -> bytes:
     """The re-rank extras of a catalog picture from its stored copy's bytes (b"" if they cannot be decoded)."""
     try:

@@ -159,3 +159,15 @@ def test_card_rows_read_as_plain_rows_equal_the_model_instances(small_catalog: l
     assert card.hit.sku_id == first.sku_id and card.hit.all_image_urls[-1] == "https://cdn.example.com/a.jpg"
     assert card.hit.image_url.startswith("/media/catalog/")
     assert picture_cards([]) == {}
+
+
+def test_a_catalog_embedded_by_another_engine_version_says_so(small_catalog: list[CatalogItem]) -> None:
+    """After an upgrade changes the engine, its index leaves out the old vectors: not "no matching products"."""
+    from catalog.index import reset_local_index
+    from catalog.models import ProductImage
+
+    ProductImage.objects.update(features_version="an-older-engine")
+    reset_local_index()
+    outcome = run_search(small_catalog[0].picture.read_bytes())
+    assert outcome.error_code == "engine_unavailable"
+    assert "new version of the search engine" in outcome.error_message

@@ -28,7 +28,10 @@ def search_local(
     from catalog.index import get_searcher
 
     try:
-        result = get_searcher().search(photo.image, limit=limit, region=region, flt=flt)
+        searcher = get_searcher()
+        result = searcher.search(photo.image, limit=limit, region=region, flt=flt)
+        if not result.hits and flt is None:
+            stale_catalog(searcher.engine.version)
     except ModelUnavailable as exc:
         logger.error("local engine unavailable: %s", exc)
         raise EngineUnavailable(_("The search engine is not available right now. Please try again later.")) from exc
@@ -37,3 +40,21 @@ def search_local(
         raise EngineUnavailable(_("The product catalog is not available right now. Please try again later.")) from exc
     notice = BUSY_NOTICE if result.rerank_skipped else ""
     return BackendAnswer(hits=result.hits, answered_by="local", region=result.query.region, notice=str(notice))
+
+
+def stale_catalog(version: str) -> None:
+    """An unfiltered search found nothing, so the index is empty. When the catalog has pictures embedded by
+    another engine version (an upgrade changed it), say so rather than "no matching products"."""
+    from catalog.index import pictures_of_other_versions
+
+    stale = pictures_of_other_versions(version)
+    if stale:
+        logger.error(
+            "%d catalog pictures were embedded by another engine version than %s and are not searchable: "
+            "run `manage.py import_catalog` with the catalog's CSV (or `make run`) to embed them again",
+            stale,
+            version,
+        )
+        raise EngineUnavailable(
+            _("The product catalog is being prepared for a new version of the search engine. Please try again later.")
+        )
