@@ -48,8 +48,8 @@ def packed_pile(image: Image.Image, side: int, copies: int) -> np.ndarray:
     """copies x copies copies of the picture packed edge to edge on a side x side square, as produce is shelved.
 
     Each copy covers its square cell (scaled to the cell's side by its short side, the middle kept), so no
-    white shows between the copies as it did when each copy was fitted into its cell on white
-    (regions.tiled_on_white): a shelf photo shows a pile, not items on white.
+    white shows between the copies (fitting each copy into its cell on white did worse: a shelf photo shows
+    a pile, not items on white).
     """
     cell = -(-side // copies)
     w, h = image.size

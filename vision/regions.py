@@ -55,19 +55,6 @@ def on_white(image: Image.Image, side: int, margin: float) -> np.ndarray:
     return np.asarray(canvas, dtype=np.uint8)
 
 
-def tiled_on_white(image: Image.Image, side: int, copies: int) -> np.ndarray:
-    """copies×copies copies of the picture on a white square: a synthetic pile, as produce is shelved."""
-    cell = side // copies
-    w, h = image.size
-    scale = cell / max(w, h)
-    small = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
-    canvas = Image.new("RGB", (side, side), (255, 255, 255))
-    for row in range(copies):
-        for col in range(copies):
-            canvas.paste(small, (col * cell + (cell - small.width) // 2, row * cell + (cell - small.height) // 2))
-    return np.asarray(canvas, dtype=np.uint8)
-
-
 def window_grid(cells: int, scales: tuple[float, ...] = (1.0, 0.67, 0.5)) -> list[tuple[int, int, int, int]]:
     """Square sub-windows (x0, y0, x1, y1) of a cells×cells map: each scale tiled with ~50 % overlap."""
     boxes: list[tuple[int, int, int, int]] = []
