@@ -26,7 +26,6 @@ reproduce `evaluate` and as the starting point for other formulas.
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -41,40 +40,16 @@ from vision import geometry, local  # noqa: E402
 
 def mutual_matches(query: local.LocalFeatures, catalog: list[local.LocalFeatures]) -> list[tuple[int, int, int]]:
     """local.verify's steps, keeping (mutual matches, inliers, homography?) per catalog picture."""
-    out = [(0, 0, 0)] * len(catalog)
-    sizes = [len(c.descriptors) for c in catalog]
-    if len(query.descriptors) < 2 or sum(sizes) == 0:
-        return out
-    stacked = np.concatenate([c.descriptors for c in catalog if len(c.descriptors)])
-    sim = stacked @ query.descriptors.T
-    rows_all = np.arange(len(sim))
-    nearest = sim.argmax(axis=1)
-    s1 = sim[rows_all, nearest]
-    starts = np.cumsum([0, *sizes])
-    best_of = [sim[a:b].max(axis=0) if b > a else None for a, b in itertools.pairwise(starts)]
-    sim[rows_all, nearest] = -2.0
-    s2 = sim.max(axis=1)
-    d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1, 0.0))
-    d2 = np.sqrt(np.maximum(2.0 - 2.0 * s2, 0.0))
-    good = d1 < local.RATIO * d2
-    start = 0
-    for i, (cand, size) in enumerate(zip(catalog, sizes, strict=True)):
-        rows = slice(start, start + size)
-        start += size
-        column_best = best_of[i]
-        if column_best is None:
+    out = []
+    for (src, dst), cand in zip(local.mutual_matches(query, catalog), catalog, strict=True):
+        if len(src) < 6:
+            out.append((len(src), 0, 0))
             continue
-        mutual = good[rows] & (s1[rows] >= column_best[nearest[rows]])
-        picked = np.nonzero(mutual)[0]
-        if len(picked) < 6:
-            out[i] = (len(picked), 0, 0)
-            continue
-        src, dst = cand.points[picked], query.points[nearest[rows][picked]]
         homography, inliers = geometry.find_homography(src, dst, local.RANSAC_PIXELS)
         if homography is not None and inliers is not None and local._plausible(homography, cand.shape, query.shape):
-            out[i] = (len(picked), int(inliers.sum()), 1)
+            out.append((len(src), int(inliers.sum()), 1))
             continue
-        out[i] = (len(picked), local.consistent_inliers(src, dst, cand.shape, query.shape), 0)
+        out.append((len(src), local.consistent_inliers(src, dst, cand.shape, query.shape), 0))
     return out
 
 

@@ -130,17 +130,26 @@ def catalog_local(image: Image.Image) -> LocalFeatures:
 def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     """Geometrically consistent SIFT matches (RANSAC homography inliers) of each catalog picture in the query.
 
-    All candidates are matched in one matrix product; the ratio test is per candidate, and a
-    match only counts if it is also the query keypoint's nearest among that candidate's (mutual).
     A homography only counts if the catalog picture's outline maps to a plausible convex quadrilateral;
     when none does, a similarity transform with a plausible outline counts instead.
     """
-    counts = [0] * len(catalog)
-    if len(query.descriptors) < 2:
-        return counts
+    return [
+        consistent_inliers(src, dst, cand.shape, query.shape) if len(src) >= 6 else 0
+        for (src, dst), cand in zip(mutual_matches(query, catalog), catalog, strict=True)
+    ]
+
+
+def mutual_matches(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each catalog picture's SIFT matches in the query: (its keypoints' positions, the query's).
+
+    All candidates are matched in one matrix product; the ratio test is per candidate, and a
+    match only counts if it is also the query keypoint's nearest among that candidate's (mutual).
+    """
+    none = np.zeros((0, 2), dtype=np.float32)
+    pairs = [(none, none)] * len(catalog)
     sizes = [len(c.descriptors) for c in catalog]
-    if sum(sizes) == 0:
-        return counts
+    if len(query.descriptors) < 2 or sum(sizes) == 0:
+        return pairs
     stacked = np.concatenate([c.descriptors for c in catalog if len(c.descriptors)])
     sim = stacked @ query.descriptors.T  # cosine of unit RootSIFT vectors
     rows_all = np.arange(len(sim))
@@ -162,12 +171,8 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
             continue
         mutual = good[rows] & (s1[rows] >= column_best[nearest[rows]])  # also the query keypoint's nearest
         picked = np.nonzero(mutual)[0]
-        if len(picked) < 6:
-            continue
-        counts[i] = consistent_inliers(
-            cand.points[picked], query.points[nearest[rows][picked]], cand.shape, query.shape
-        )
-    return counts
+        pairs[i] = (cand.points[picked], query.points[nearest[rows][picked]])
+    return pairs
 
 
 def consistent_inliers(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], query_shape: tuple[int, int]) -> int:
