@@ -127,7 +127,8 @@ TEMPLATES = [
 ]
 
 DATA_DIR = Path(os.environ.get("SNAPSHOP_DATA_DIR", str(BASE_DIR / "data")))
-DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'snapshop.sqlite3'}")}
+DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'snapshop.sqlite3'}"
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
