@@ -62,11 +62,14 @@ def product_hit(product: Product, image_urls: list[str]) -> ProductHit:
     )
 
 
+def indexed_pictures(version: str) -> QuerySet[ProductImage]:
+    """Pictures with a vector of this engine version: what its index holds."""
+    return ProductImage.objects.filter(features_version=version, vector__isnull=False)
+
+
 def missing_extras(version: str) -> QuerySet[ProductImage]:
     """Pictures with a vector of this engine version but no re-rank extras yet (see catalog.importer)."""
-    return ProductImage.objects.filter(features_version=version, vector__isnull=False).filter(
-        Q(extras__isnull=True) | Q(extras=b"")
-    )
+    return indexed_pictures(version).filter(Q(extras__isnull=True) | Q(extras=b""))
 
 
 def pictures_of_other_versions(version: str) -> int:
@@ -176,7 +179,7 @@ class LocalIndex:
         )
 
     def _indexed_pictures(self) -> QuerySet[ProductImage]:
-        return ProductImage.objects.filter(features_version=self.engine.version, vector__isnull=False)
+        return indexed_pictures(self.engine.version)
 
     def _open_checked(self) -> Store:
         try:

@@ -217,12 +217,9 @@ class HnswStore:
                 return top_matches(scores.max(axis=0), keys, k)
         return best_per_key(self.search(queries, k, flt), k)
 
-    def _live(self) -> np.ndarray:
-        return self._row_key[: self._used] >= 0
-
     def _plan(self, flt: Filter | None) -> tuple[np.ndarray, int, bool]:
         """The rows passing the filter, how many, and whether to search them exactly (caller holds the lock)."""
-        live = self._live()
+        live = self._row_key[: self._used] >= 0
         mask = live if flt is None or flt.is_empty() else self._cols.mask(flt, live)
         count = int(mask.sum())
         if self._graph is None or count < self.exact_below:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from catalog.index import attributes_for, open_store
+from catalog.index import attributes_for, indexed_pictures, open_store
 from catalog.models import ProductImage
 from vectors.factory import STORE_NAMES
 from vision.engine import get_engine
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             store = open_store(engine.dim, name)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        pictures = ProductImage.objects.filter(features_version=engine.version, vector__isnull=False)
+        pictures = indexed_pictures(engine.version)
         stale = ProductImage.objects.exclude(features_version=engine.version).count()
         started = time.perf_counter()
         store.clear()
