@@ -14,17 +14,11 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from catalog.importer import (
-    EMBED_CHUNK,
-    EMBED_WORKERS,
-    LOAD_WORKERS,
-    LoadedPicture,
-    PictureVectors,
-    decode_picture,
-)
+from catalog.importer import EMBED_CHUNK, EMBED_WORKERS, LOAD_WORKERS
 from catalog.index import DatabaseSource, override_searcher, stored_extras
 from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
 from catalog.models import Product, ProductImage
+from catalog.pictures import LoadedPicture, PictureVectors, decode_picture
 from search.services import prepare_query_photo
 from vectors.exact import ExactStore
 from vision.engine import Engine

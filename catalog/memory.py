@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from catalog.importer import PictureUnavailable, load_picture
 from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
+from catalog.pictures import PictureUnavailable, load_picture
 from catalog.rows import CatalogRow, RowError, read_catalog
 from search.hits import ProductHit
 from vectors.base import Attributes

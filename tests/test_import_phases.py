@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from catalog import benchmark as bench
-from catalog.importer import CatalogImporter, PictureVectors, decode_picture
+from catalog.importer import CatalogImporter
 from catalog.index import DatabaseSource, get_local_index, missing_extras, picture_extras
 from catalog.models import Product, ProductImage
+from catalog.pictures import PictureVectors, decode_picture
 from catalog.rows import read_catalog
 from search.services import run_search
 from tests.conftest import GROCERY, grocery_rows
