@@ -52,7 +52,12 @@ def page(browser, settings):
         locale="en-US",
     )
     context.route(re.compile(r"https://(m\.)?shop\.example\.com/.*"), lambda route: route.fulfill(body="shop"))
-    yield context.new_page()
+    page = context.new_page()
+    page.troubles = []  # what the browser reported, for a failure's message (wait_for_cropper)
+    page.on("pageerror", lambda error: page.troubles.append(f"script error: {error}"))
+    page.on("console", lambda message: message.type == "error" and page.troubles.append(f"console: {message.text}"))
+    page.on("requestfailed", lambda request: page.troubles.append(f"failed: {request.url} {request.failure}"))
+    yield page
     context.close()
 
 
@@ -73,8 +78,30 @@ def search_with(page, url: str, photo: Path) -> int:
     page.goto(url + "/")
     page.set_input_files("#id_photo", str(photo))
     page.wait_for_selector("#grid .card", timeout=TIMEOUT)
-    page.wait_for_selector(".query.has-cropper", timeout=TIMEOUT)
+    wait_for_cropper(page)
     return current_search(page)
+
+
+def wait_for_cropper(page) -> None:
+    """Wait for the box on the photo; if it does not come, fail saying what the page holds."""
+    try:
+        page.wait_for_selector(".query.has-cropper", timeout=TIMEOUT)
+    except Exception as exc:
+        state = page.evaluate(
+            """() => {
+              const figure = document.querySelector(".query");
+              const img = figure && figure.querySelector("img[data-cropper]");
+              return {
+                url: location.href,
+                figure: figure ? figure.className : null,
+                img: img ? {src: img.src, complete: img.complete, width: img.naturalWidth,
+                            cropper: Boolean(img.cropper), pending: img.dataset.cropperPending || null} : null,
+                cropperLoaded: Boolean(window.Cropper),
+                results: (document.querySelector("#results") || document.body).innerText.slice(0, 400),
+              };
+            }"""
+        )
+        raise AssertionError(f"no box on the photo: {state}; browser: {page.troubles}") from exc
 
 
 def current_search(page) -> int:
@@ -100,7 +127,7 @@ def test_adjusting_the_box_searches_that_region(live_server, small_catalog: list
     page.mouse.move(box["x"] + box["width"] / 2 + holder["width"] / 2, box["y"] + box["height"] / 2, steps=8)
     page.mouse.up()
     page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
-    page.wait_for_selector(".query.has-cropper", timeout=TIMEOUT)
+    wait_for_cropper(page)
     second = Search.objects.get(pk=current_search(page))
     assert second.region is not None
     assert second.region["x0"] > 0.3  # the region searched is the one drawn
