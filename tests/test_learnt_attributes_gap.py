@@ -17,7 +17,7 @@ from catalog.importer import CatalogImporter
 from catalog.index import get_local_index, reset_local_index, store_file
 from catalog.models import Product, ProductImage
 from catalog.rows import read_catalog
-from search.backends.remote import fetch_pictures, upsert_products, wait_for_learning
+from search.backends.learning import fetch_pictures, upsert_products, wait_for_learning
 from search.hits import ProductHit
 from search.services import run_search
 from tests.fake_juhe import SKU, FakeServer, Reply, fake_juhe_fixture, success  # noqa: F401

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from catalog.models import Product
-from search.backends.remote import fetch_pictures, merge_hits, upsert_products
+from search.backends.learning import fetch_pictures, upsert_products
+from search.backends.remote import merge_hits
 from search.hits import ProductHit
 from search.models import Search
 from search.services import record_search, run_search
