@@ -14,8 +14,9 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from catalog.features import DatabaseSource, stored_extras
 from catalog.importer import EMBED_CHUNK, EMBED_WORKERS, LOAD_WORKERS
-from catalog.index import DatabaseSource, override_searcher, stored_extras
+from catalog.index import override_searcher
 from catalog.local_engine import CatalogSource, LocalSearcher, PictureInfo
 from catalog.models import Product, ProductImage
 from catalog.pictures import LoadedPicture, PictureVectors, decode_picture
@@ -120,7 +121,7 @@ def floor_ms(engine: Engine, store: ExactStore, photos: list[bytes]) -> float:
 
 class DatabaseCards(CatalogSource):
     """The benchmark's catalog with its cards read from the database, as a served search reads them
-    (`catalog.index.DatabaseSource.pictures`); the re-rank extras stay in memory."""
+    (`catalog.features.DatabaseSource.pictures`); the re-rank extras stay in memory."""
 
     def __init__(self, memory: CatalogSource, rows: dict[int, int]) -> None:
         self.memory = memory

@@ -1,5 +1,5 @@
 """Card data of catalog pictures, read from the database for a search's ranked pictures
-(`catalog.index.DatabaseSource.pictures`).
+(`catalog.features.DatabaseSource.pictures`).
 
 Read as plain rows in two queries rather than as model instances in three (without the vector and
 re-rank blobs either way): a search asks for up to 300 pictures and every picture of

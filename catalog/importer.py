@@ -11,7 +11,7 @@ network: first every picture gets its vector (searchable from then on), then
 the re-rank extras (colour histogram and SIFT keypoints, computed from the
 stored copy) are added to the pictures that lack them — this run's, or an
 interrupted run's. Until a picture has its extras, a search that needs them
-computes and saves them itself (catalog.index.DatabaseSource).
+computes and saves them itself (catalog.features.DatabaseSource).
 
 A pipeline keeps both cores busy: worker threads read, hash and decode (catalog.pictures) the
 next batch and encode the stored copies while the main thread writes the
@@ -35,7 +35,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from catalog.index import LocalIndex, missing_extras, picture_extras
+from catalog.features import missing_extras, picture_extras
+from catalog.index import LocalIndex
 from catalog.models import Product, ProductImage
 from catalog.pictures import LoadedPicture, PictureUnavailable, PictureVectors, load_picture
 from catalog.rows import CatalogRow, RowError

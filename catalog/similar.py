@@ -7,7 +7,8 @@ import logging
 import numpy as np
 from django.db import DatabaseError
 
-from catalog.index import DatabaseSource, get_local_index
+from catalog.features import DatabaseSource
+from catalog.index import get_local_index
 from catalog.local_engine import one_card_per_product
 from catalog.models import Product
 from search.hits import ProductHit

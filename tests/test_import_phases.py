@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from catalog import benchmark as bench
+from catalog.features import DatabaseSource, missing_extras, picture_extras
 from catalog.importer import CatalogImporter
-from catalog.index import DatabaseSource, get_local_index, missing_extras, picture_extras
+from catalog.index import get_local_index
 from catalog.models import Product, ProductImage
 from catalog.pictures import PictureVectors, decode_picture
 from catalog.rows import read_catalog

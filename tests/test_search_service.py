@@ -144,7 +144,7 @@ def model_cards(keys: list[int]) -> dict[int, PictureInfo]:
 
 def test_card_rows_read_as_plain_rows_equal_the_model_instances(small_catalog: list[CatalogItem]) -> None:
     from catalog.cards import picture_cards
-    from catalog.index import DatabaseSource
+    from catalog.features import DatabaseSource
     from catalog.models import ProductImage
 
     first, second = small_catalog[0].product, small_catalog[1].product

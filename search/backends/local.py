@@ -45,7 +45,7 @@ def search_local(
 def stale_catalog(version: str) -> None:
     """An unfiltered search found nothing, so the index is empty. When the catalog has pictures embedded by
     another engine version (an upgrade changed it), say so rather than "no matching products"."""
-    from catalog.index import pictures_of_other_versions
+    from catalog.features import pictures_of_other_versions
 
     stale = pictures_of_other_versions(version)
     if stale:

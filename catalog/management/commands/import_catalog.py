@@ -7,8 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from catalog.features import missing_extras
 from catalog.importer import CatalogImporter
-from catalog.index import get_local_index, missing_extras
+from catalog.index import get_local_index
 from catalog.rows import read_catalog
 from vision.model import ModelUnavailable
 

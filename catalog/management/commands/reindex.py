@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from catalog.index import attributes_for, indexed_pictures, open_store
+from catalog.features import indexed_pictures
+from catalog.index import attributes_for, open_store
 from catalog.models import ProductImage
 from vectors.factory import STORE_NAMES
 from vision.engine import get_engine
