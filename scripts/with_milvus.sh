@@ -7,7 +7,9 @@
 # milvus-server (PyPI milvus==2.3.5) listens on all interfaces whatever its
 # config says, so it is never started outside such a namespace. CMD sees
 # MILVUS_URI=http://127.0.0.1:19530; the server's data folder (it grows to GBs)
-# is deleted afterwards. CMD's exit status is returned.
+# is deleted afterwards. CMD's exit status is returned. SNAPSHOP_MILVUS_CONFIG adds
+# server settings, space-separated key=value pairs of milvus.yaml's dotted keys, e.g.
+#   SNAPSHOP_MILVUS_CONFIG="dataCoord.segment.maxSize=2048 dataCoord.segment.sealProportion=1"
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,7 +44,11 @@ milvus_bin="$(dirname "$python")/milvus-server"
 mkdir -p "$here/.data"
 data="$(mktemp -d "$here/.data/milvus.XXXXXX")"
 log="$data.log"
-"$milvus_bin" --data "$data" >"$log" 2>&1 &
+extra=()
+for setting in ${SNAPSHOP_MILVUS_CONFIG:-}; do
+    extra+=(--extra-config "$setting")
+done
+"$milvus_bin" --data "$data" "${extra[@]+"${extra[@]}"}" >"$log" 2>&1 &
 server=$!
 
 cleanup() {

@@ -281,3 +281,31 @@ def test_copy_store_round_trip(opener: Opener) -> None:
         assert back.attributes(key) == attrs[key]
     got = back.search(v[:5], 1)
     assert [r[0].key for r in got] == [0, 1, 2, 3, 4]
+
+
+def test_pgvector_bulk_load_indexes_on_save(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """clear() drops the HNSW index, rows added after it are searched exactly (no index yet) and
+    save() builds the index over all of them at once; the same hits before and after."""
+    from vectors.pgvector import PgVectorStore
+
+    make, opened = _opener(request, "pgvector", tmp_path)
+    try:
+        store = make()
+        assert isinstance(store, PgVectorStore) and store.has_index()
+        store.clear()
+        assert not store.has_index()
+        v, attrs = _data()
+        ref = ExactStore(DIM)
+        for s in (store, ref):
+            s.add(list(range(N)), v, attrs)
+        q = _queries(v)
+        _agree(store, ref, q)
+        _agree(store, ref, q, Filter(cid1="服饰", price_min=10.0))
+        store.save()
+        assert store.has_index()
+        _agree(store, ref, q)
+        _agree(store, ref, q, Filter(cid1="服饰", price_min=10.0))
+        store.add([N], v[:1], [attrs[0]])  # later adds go into the built index
+        assert {m.key for m in store.search(v[:1], 2)[0]} == {0, N}
+    finally:
+        _dispose(opened)

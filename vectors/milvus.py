@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ class MilvusStore:
         ef_search: int = 100,
         timeout: float = 30.0,
         read_consistency: str = "Bounded",
+        index_wait: float = 3600.0,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", collection):
             raise ValueError(f"bad collection name {collection!r}")
@@ -51,6 +53,7 @@ class MilvusStore:
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
         self.timeout = timeout
         self.read_consistency = read_consistency
+        self.index_wait = index_wait  # save() waits this long (s) for the index to cover what was added
         self._strong_next = True  # the first read after opening, or after our own write
         self._lock = threading.RLock()
         try:
@@ -124,9 +127,30 @@ class MilvusStore:
                     "self_op": -1 if a.self_operated is None else int(a.self_operated),
                 }
             )
-        for start in range(0, len(rows), 2000):  # stay under the gRPC message limit
-            self._run(self._client.upsert, self.collection, rows[start : start + 2000])
-        self._wrote()
+        with self._lock:
+            # Replace = delete the keys already there, then insert. Not upsert: Milvus 2.3 turns every
+            # upserted row into a delete record too, even for a new key, and a segment whose delete
+            # records pass 20 % of its rows is compacted and indexed again (a bulk load twice over).
+            present = self._present(list(latest))
+            if present:
+                self._run(self._client.delete, self.collection, ids=sorted(present))
+            for start in range(0, len(rows), 2000):  # stay under the gRPC message limit
+                self._run(self._client.insert, self.collection, rows[start : start + 2000])
+            self._wrote()
+
+    def _present(self, keys: list[int], batch: int = 8_192) -> set[int]:
+        """Which of `keys` the collection holds (Strong: this or another client may just have written them)."""
+        found: set[int] = set()
+        for start in range(0, len(keys), batch):
+            rows = self._run(
+                self._client.query,
+                self.collection,
+                ids=keys[start : start + batch],
+                output_fields=["key"],
+                consistency_level=STRONG,
+            )
+            found.update(int(r["key"]) for r in rows)
+        return found
 
     def delete(self, keys: Sequence[int]) -> None:
         if keys:
@@ -146,8 +170,18 @@ class MilvusStore:
         self._client.close()
 
     def save(self) -> None:
-        """Writes are durable once acknowledged; flush seals segments so they get indexed."""
-        self._run(self._client.flush, self.collection)
+        """Writes are durable once acknowledged; flush seals segments so they get indexed, and save
+        returns once Milvus has built the index over them (at most `index_wait` seconds): until then
+        searches of those segments are brute force, right but slow."""
+        with self._lock:
+            self._run(self._client.flush, self.collection)
+            deadline = time.monotonic() + self.index_wait
+            while not self._indexed() and time.monotonic() < deadline:
+                time.sleep(1.0)
+
+    def _indexed(self) -> bool:
+        info = self._run(self._client.describe_index, self.collection, "embedding")
+        return int(info.get("pending_index_rows", 0)) == 0 and int(info["indexed_rows"]) >= int(info["total_rows"])
 
     # -- reads -------------------------------------------------------------
     def __len__(self) -> int:
