@@ -187,6 +187,7 @@ class LocalIndex:
             picture.extras = feature.extras
             picture.features_version = self.engine.version
         ProductImage.objects.bulk_update(pictures, ["vector", "extras", "features_version"])
+        self.searcher.forget([p.pk for p in pictures])
         with self._lock:
             self.store.add(
                 [p.pk for p in pictures],
@@ -195,6 +196,7 @@ class LocalIndex:
             )
 
     def remove_pictures(self, keys: Sequence[int]) -> None:
+        self.searcher.forget(keys)
         with self._lock:
             self.store.delete(list(keys))
 

@@ -50,21 +50,47 @@ class LocalFeatures:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LocalFeatures:
-        if len(blob) < 12 or blob[:4] != MAGIC:
-            raise ValueError("not a SnapShop extras blob")
-        bins, n, height, width = struct.unpack("<4H", blob[4:12])
-        offset = 12
-        hist = np.frombuffer(blob, "<f2", bins, offset).astype(np.float32)
-        offset += 2 * bins
+        bins, n, height, width = _header(blob)
+        offset = 12 + 2 * bins
         points = np.frombuffer(blob, "<f2", 2 * n, offset).astype(np.float32).reshape(n, 2)
         offset += 4 * n
         desc = np.frombuffer(blob, np.uint8, 128 * n, offset).astype(np.float32).reshape(n, 128) / 255.0
-        offset += 128 * n
-        views = np.zeros((0, 0), dtype=np.float32)
-        if len(blob) >= offset + 4:
-            k, dim = struct.unpack("<2H", blob[offset : offset + 4])
-            views = np.frombuffer(blob, "<f2", k * dim, offset + 4).astype(np.float32).reshape(k, dim)
-        return cls(hist, points, _unit(desc), (height, width), views)
+        return cls(_hist(blob, bins), points, _unit(desc), (height, width), _views(blob, 12 + 2 * bins + 132 * n))
+
+
+@dataclass(frozen=True)
+class LightFeatures:
+    """What the light re-rank (under load) reads of a picture's extras: its colour and extra views, without
+    converting the SIFT part, which is most of the blob and of the time to read it."""
+
+    hist: np.ndarray  # (bins,) float32
+    views: np.ndarray  # (k, dim) float32 unit vectors, or (0, 0)
+    keypoints: int  # how many SIFT keypoints the picture has (the colour weighs more when few)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> LightFeatures:
+        bins, n, _, _ = _header(blob)
+        return cls(_hist(blob, bins), _views(blob, 12 + 2 * bins + 132 * n), n)
+
+
+def _header(blob: bytes) -> tuple[int, int, int, int]:
+    """(histogram bins, keypoints, height, width) of an extras blob."""
+    if len(blob) < 12 or blob[:4] != MAGIC:
+        raise ValueError("not a SnapShop extras blob")
+    bins, n, height, width = struct.unpack("<4H", blob[4:12])
+    return bins, n, height, width
+
+
+def _hist(blob: bytes, bins: int) -> np.ndarray:
+    return np.frombuffer(blob, "<f2", bins, 12).astype(np.float32)
+
+
+def _views(blob: bytes, offset: int) -> np.ndarray:
+    """The extra views stored from `offset` on (after the descriptors), or an empty (0, 0) array."""
+    if len(blob) < offset + 4:
+        return np.zeros((0, 0), dtype=np.float32)
+    k, dim = struct.unpack("<2H", blob[offset : offset + 4])
+    return np.frombuffer(blob, "<f2", k * dim, offset + 4).astype(np.float32).reshape(k, dim)
 
 
 def hsv_hist(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
