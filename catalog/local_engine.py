@@ -34,7 +34,7 @@ RERANK_MAX_IN_FLIGHT = 1
 # 0 (the default here, for evaluations and benchmarks) turns it off; the web server's setting is
 # SNAPSHOP_RERANK_MAX_CPU.
 RERANK_MAX_CPU = 0.0
-# A busy search still gets the light re-rank (extra views and colour, no SIFT: ~2.5 ms). It reads only the
+# A busy search still gets the light re-rank (extra views and colour, no SIFT: ~1.6 ms). It reads only the
 # colour and views of each picture's extras, kept per process for this many pictures (~11 KB each), so that
 # under load the ~100 KB extras are not read from the database again and again (3 ms a search).
 LIGHT_CACHE_SIZE = 5_000

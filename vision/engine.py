@@ -206,8 +206,12 @@ class Engine:
         photo = query.state.get("image")
         if not isinstance(photo, Image.Image):
             raise ValueError("query state has no image: build it with Engine.query_features")
-        small = np.asarray(photo.resize((174, 174), Image.Resampling.BILINEAR))
-        hist = local.hsv_hist(np.ascontiguousarray(small[35:139, 35:139]))  # centre 60 %
+        # The centre 60 % of the photo squared to 174 px, i.e. [35:139] of it; resizing only that part (the
+        # same pixels, +-1) costs a third of resizing it all (1 ms against 2.6 for an 800 px photo).
+        w, h = photo.size
+        box = (35 * w / 174, 35 * h / 174, 139 * w / 174, 139 * h / 174)
+        centre = np.asarray(photo.resize((104, 104), Image.Resampling.BILINEAR, box=box))
+        hist = local.hsv_hist(centre)
         query.state["hist"] = hist
         return hist
 
@@ -254,7 +258,7 @@ class Engine:
         self, query: QueryFeatures, candidates: Sequence[Candidate], features: Sequence[local.LightFeatures | None]
     ) -> list[Candidate]:
         """The re-rank without its SIFT check, for when the machine is busy: the extra views and the colour,
-        ~2.5 ms of CPU (most of it the photo's colour histogram) against the full re-rank's ~35, and val R@1
+        ~1.5 ms of CPU (most of it the photo's colour histogram) against the full re-rank's ~35, and val R@1
         0.571 instead of the store order's 0.432 (`manage.py evaluate --busy`). Scores in 0..1 on a scale of
         their own (no SIFT bonus to leave room for)."""
         if not candidates:
