@@ -11,8 +11,14 @@ from django.utils import translation
 
 from catalog.index import get_local_index, reset_local_index
 from catalog.models import Product
+from vision.engine import Engine
+from vision.model import FeatureNet
 
 GROCERY = Path(settings.BASE_DIR).parent / "shared" / "eval" / "grocery"
+MODELS = [
+    Path(settings.BASE_DIR) / "models/efficientnet_lite2_380.onnx",
+    Path(settings.BASE_DIR) / "models/efficientnet_lite2_260.onnx",
+]
 
 
 @dataclass
@@ -35,6 +41,15 @@ def isolated_files(settings, tmp_path: Path) -> Iterator[None]:
     reset_local_index()
     # A request in another language leaves it active in this thread; the next test starts in English.
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    """The retrieval engine on the float model `make model` exports (tests of the engine itself)."""
+    for path in MODELS:
+        if path.is_file():
+            return Engine(FeatureNet(path))
+    pytest.skip("no exported model in models/ (run `make model`)")
 
 
 def grocery_rows(limit: int) -> list[dict[str, str]]:

@@ -19,17 +19,6 @@ from vision.local import HIST_BINS, LightFeatures, LocalFeatures
 from vision.prepare import prepare_image
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    from tests.test_vision_engine import MODELS
-    from vision.model import FeatureNet
-
-    for path in MODELS:
-        if path.is_file():
-            return Engine(FeatureNet(path))
-    pytest.skip("no exported model in models/ (run `make model`)")
-
-
 def picture(colour: tuple[int, int, int]) -> Image.Image:
     """A plain product: a coloured box with a darker band, on white."""
     canvas = Image.new("RGB", (240, 240), (255, 255, 255))

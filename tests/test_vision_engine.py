@@ -31,19 +31,8 @@ from vision.local import (
     consistent_inliers,
     verify,
 )
-from vision.model import FeatureNet
 
-ROOT = Path(__file__).resolve().parent.parent
-MODELS = [ROOT / "models/efficientnet_lite2_380.onnx", ROOT / "models/efficientnet_lite2_260.onnx"]
 GROCERY = Path("/work/shared/eval/grocery")
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    for path in MODELS:
-        if path.is_file():
-            return Engine(FeatureNet(path))
-    pytest.skip("no exported model in models/ (run `make model`)")
 
 
 def _synthetic(seed: int) -> Image.Image:
