@@ -129,8 +129,8 @@ class DatabaseCards(CatalogSource):
         self.keys = {row: key for key, row in rows.items()}
         self.database = DatabaseSource()
 
-    def extras(self, keys: Sequence[int]) -> dict[int, bytes]:
-        return self.memory.extras(keys)
+    def extras(self, keys: Sequence[int], *, compute_missing: bool = True) -> dict[int, bytes]:
+        return self.memory.extras(keys, compute_missing=compute_missing)
 
     def pictures(self, keys: Sequence[int]) -> dict[int, PictureInfo]:
         found = self.database.pictures([self.rows[key] for key in keys if key in self.rows])

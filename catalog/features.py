@@ -70,12 +70,13 @@ class DatabaseSource(CatalogSource):
     def __init__(self, net: FeatureNet | None = None) -> None:
         self.net = net  # for extras computed on demand; the process's engine when not given
 
-    def extras(self, keys: Sequence[int]) -> dict[int, bytes]:
-        """Each picture's extras; a picture imported but not yet given its extras gets them now (and keeps them)."""
+    def extras(self, keys: Sequence[int], *, compute_missing: bool = True) -> dict[int, bytes]:
+        """Each picture's extras; a picture imported but not yet given its extras gets them now (and keeps them),
+        unless `compute_missing` is false (then b"")."""
         rows = ProductImage.objects.filter(pk__in=keys).only("extras", "image", "features_version")
         found = {picture.pk: bytes(picture.extras or b"") for picture in rows}
         for picture in rows:
-            if found[picture.pk] or not picture.image:
+            if found[picture.pk] or not picture.image or not compute_missing:
                 continue
             net = self.net or get_engine(Path(settings.SNAPSHOP_MODEL_PATH)).net
             found[picture.pk] = blob = picture_extras(picture, net)

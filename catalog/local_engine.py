@@ -73,7 +73,7 @@ class PictureInfo:
 
 
 class CatalogSource(Protocol):
-    def extras(self, keys: Sequence[int]) -> dict[int, bytes]: ...
+    def extras(self, keys: Sequence[int], *, compute_missing: bool = True) -> dict[int, bytes]: ...
 
     def pictures(self, keys: Sequence[int]) -> dict[int, PictureInfo]: ...
 
@@ -160,13 +160,14 @@ class LocalSearcher:
         return reranked + rest
 
     def light_features(self, keys: Sequence[int]) -> dict[int, LightFeatures]:
-        """The pictures' colour and views, from the cache or read from their extras (a picture without extras
-        yet is not remembered: the import fills them in later)."""
+        """The pictures' colour and views, from the cache or read from their extras. A picture without extras
+        yet goes without (computing them costs ~80 ms, the very CPU a busy server lacks) and is not
+        remembered: the import fills them in later."""
         with self._light_lock:
             found = {key: self._light[key] for key in keys if key in self._light}
         missing = [key for key in keys if key not in found]
         read = {}
-        for key, blob in (self.source.extras(missing) if missing else {}).items():
+        for key, blob in (self.source.extras(missing, compute_missing=False) if missing else {}).items():
             try:
                 read[key] = LightFeatures.from_bytes(blob)
             except ValueError:

@@ -27,7 +27,7 @@ class MemorySource(CatalogSource):
     info: dict[int, PictureInfo] = field(default_factory=dict)
     blobs: dict[int, bytes] = field(default_factory=dict)
 
-    def extras(self, keys: Sequence[int]) -> dict[int, bytes]:
+    def extras(self, keys: Sequence[int], *, compute_missing: bool = True) -> dict[int, bytes]:
         return {k: self.blobs.get(k, b"") for k in keys}
 
     def pictures(self, keys: Sequence[int]) -> dict[int, PictureInfo]:

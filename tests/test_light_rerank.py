@@ -73,9 +73,9 @@ class CountingSource(DatabaseSource):
         super().__init__()
         self.read: list[int] = []
 
-    def extras(self, keys: Sequence[int]) -> dict[int, bytes]:
+    def extras(self, keys: Sequence[int], *, compute_missing: bool = True) -> dict[int, bytes]:
         self.read.extend(keys)
-        return super().extras(keys)
+        return super().extras(keys, compute_missing=compute_missing)
 
 
 def test_a_busy_search_is_re_ranked_lightly_and_reads_each_picture_once(small_catalog: list[CatalogItem]) -> None:
@@ -110,3 +110,20 @@ def test_the_index_forgets_the_light_features_of_pictures_it_re_embeds(small_cat
     index.add_pictures([picture_row], [image.rotate(90, expand=True)])
     after = searcher.light_features([picture_row.pk])[picture_row.pk]
     assert after is not before and not np.array_equal(after.views, before.views)
+
+
+def test_a_busy_search_does_not_compute_missing_extras(small_catalog: list[CatalogItem]) -> None:
+    """Right after an import, before its second phase, pictures have no extras yet: the full re-rank computes
+    them (~80 ms each), a busy search goes without them rather than spend the CPU it lacks."""
+    ProductImage.objects.update(extras=None)
+    served = get_local_index().searcher
+    busy = LocalSearcher(served.engine, served.store, served.source)
+    busy.light_only = True
+    item = small_catalog[5]
+    result = busy.search(prepare_image(item.picture.read_bytes()).image, limit=5)
+    assert result.rerank_skipped and result.hits[0].sku_id == item.product.sku_id
+    assert not ProductImage.objects.exclude(extras=None).exists()  # none computed
+    assert busy.light_features(list(ProductImage.objects.values_list("pk", flat=True))) == {}
+    calm = LocalSearcher(served.engine, served.store, served.source)
+    assert not calm.search(prepare_image(item.picture.read_bytes()).image, limit=5).rerank_skipped
+    assert ProductImage.objects.exclude(extras=None).exists()  # the full re-rank computed and kept them
