@@ -212,13 +212,16 @@ class Engine:
 
     # re-ranking -----------------------------------------------------------------------------
     @staticmethod
-    def _view_score(
-        query: QueryFeatures, score: float, extras: local.LocalFeatures | local.LightFeatures | None
+    def _appearance(
+        query: QueryFeatures, score: float, hist: np.ndarray, extras: local.LocalFeatures | local.LightFeatures | None
     ) -> float:
-        """The store's score, or the best cosine of the query's windows with the picture's extra views."""
-        if extras is None or not len(extras.views) or extras.views.shape[1] != query.vectors.shape[1]:
+        """What both re-ranks start from: the store's score or, when higher, the best cosine of the query's
+        windows with the picture's extra views; plus its colour similarity, weighted by its keypoints."""
+        if extras is None:
             return score
-        return max(score, float((query.vectors @ extras.views.T).max()))
+        if len(extras.views) and extras.views.shape[1] == query.vectors.shape[1]:
+            score = max(score, float((query.vectors @ extras.views.T).max()))
+        return score + colour_weight(extras.keypoints) * local.colour_similarity(hist, extras.hist)
 
     def rerank(self, query: QueryFeatures, candidates: Sequence[Candidate]) -> list[Candidate]:
         if not candidates:
@@ -230,11 +233,7 @@ class Engine:
                 parsed.append(local.LocalFeatures.from_bytes(cand.extras))
             except ValueError:
                 parsed.append(None)
-        fused = [
-            self._view_score(query, c.score, p)
-            + (colour_weight(len(p.points)) * local.colour_similarity(q.hist, p.hist) if p is not None else 0.0)
-            for c, p in zip(candidates, parsed, strict=True)
-        ]
+        fused = [self._appearance(query, c.score, q.hist, p) for c, p in zip(candidates, parsed, strict=True)]
         order = sorted(range(len(candidates)), key=lambda i: -fused[i])[: self.verify_depth]
         checked = [i for i in order if parsed[i] is not None]
         inliers = local.verify(q, [p for i in checked if (p := parsed[i]) is not None])
@@ -243,11 +242,7 @@ class Engine:
             fused[i] += inlier_bonus(n)
             if n >= MIN_INLIERS:
                 fused[i] += RELATIVE_GAIN * n / best
-        scored = [
-            Candidate(c.key, float(min(max(f / SCORE_SCALE, 0.0), 1.0)), c.extras)
-            for c, f in zip(candidates, fused, strict=True)
-        ]
-        return sorted(scored, key=lambda c: -c.score)
+        return _ranked(candidates, fused, SCORE_SCALE)
 
     def light_rerank(
         self, query: QueryFeatures, candidates: Sequence[Candidate], features: Sequence[local.LightFeatures | None]
@@ -259,13 +254,16 @@ class Engine:
         if not candidates:
             return []
         hist = self._query_hist(query)
-        scored = []
-        for cand, light in zip(candidates, features, strict=True):
-            fused = self._view_score(query, cand.score, light)
-            if light is not None:
-                fused += colour_weight(light.keypoints) * local.colour_similarity(hist, light.hist)
-            scored.append(Candidate(cand.key, float(min(max(fused / LIGHT_SCALE, 0.0), 1.0)), cand.extras))
-        return sorted(scored, key=lambda c: -c.score)
+        fused = [self._appearance(query, c.score, hist, f) for c, f in zip(candidates, features, strict=True)]
+        return _ranked(candidates, fused, LIGHT_SCALE)
+
+
+def _ranked(candidates: Sequence[Candidate], fused: Sequence[float], scale: float) -> list[Candidate]:
+    """The candidates best first, each with its fused score brought into 0..1 by the re-rank's scale."""
+    scored = [
+        Candidate(c.key, float(min(max(f / scale, 0.0), 1.0)), c.extras) for c, f in zip(candidates, fused, strict=True)
+    ]
+    return sorted(scored, key=lambda c: -c.score)
 
 
 def _query_photo(query: QueryFeatures) -> Image.Image:

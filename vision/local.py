@@ -55,7 +55,11 @@ class LocalFeatures:
         points = np.frombuffer(blob, "<f2", 2 * n, offset).astype(np.float32).reshape(n, 2)
         offset += 4 * n
         desc = np.frombuffer(blob, np.uint8, 128 * n, offset).astype(np.float32).reshape(n, 128) / 255.0
-        return cls(_hist(blob, bins), points, _unit(desc), (height, width), _views(blob, 12 + 2 * bins + 132 * n))
+        return cls(_hist(blob, bins), points, _unit(desc), (height, width), _views(blob, bins, n))
+
+    @property
+    def keypoints(self) -> int:
+        return len(self.points)
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class LightFeatures:
     @classmethod
     def from_bytes(cls, blob: bytes) -> LightFeatures:
         bins, n, _, _ = _header(blob)
-        return cls(_hist(blob, bins), _views(blob, 12 + 2 * bins + 132 * n), n)
+        return cls(_hist(blob, bins), _views(blob, bins, n), n)
 
 
 def _header(blob: bytes) -> tuple[int, int, int, int]:
@@ -85,8 +89,10 @@ def _hist(blob: bytes, bins: int) -> np.ndarray:
     return np.frombuffer(blob, "<f2", bins, 12).astype(np.float32)
 
 
-def _views(blob: bytes, offset: int) -> np.ndarray:
-    """The extra views stored from `offset` on (after the descriptors), or an empty (0, 0) array."""
+def _views(blob: bytes, bins: int, n: int) -> np.ndarray:
+    """The extra views stored after the descriptors (header, bins histogram halves, n xy pairs of halves, n x 128
+    bytes), or an empty (0, 0) array."""
+    offset = 12 + 2 * bins + 4 * n + 128 * n
     if len(blob) < offset + 4:
         return np.zeros((0, 0), dtype=np.float32)
     k, dim = struct.unpack("<2H", blob[offset : offset + 4])
