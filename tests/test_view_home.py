@@ -141,3 +141,32 @@ def test_recent_searches_show_their_top_hit_in_one_query(client):
         recent = recent_searches(request)
     assert [getattr(item, "top_name", "") for item in recent] == [None, "Blue kettle"]
     assert len(queries.captured_queries) == 1
+
+
+def test_recent_searches_are_the_sessions_newest_eight_with_a_photo(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from search.views import recent_searches
+
+    session = client.session
+    session.save()
+    start = timezone.now() - timedelta(hours=1)
+    made = []
+    for minute in range(11):
+        search = Search.objects.create(session_key=session.session_key, thumbnail=f"searches/thumbs/{minute}.jpg")
+        made.append(search)
+        Search.objects.filter(pk=search.pk).update(created=start + timedelta(minutes=minute))
+    Search.objects.filter(pk=made[9].pk).update(thumbnail="")  # no photo kept: not listed
+    Search.objects.filter(pk=made[5].pk).update(created=start + timedelta(minutes=10))  # ties go by pk
+    Search.objects.create(session_key="someone-else", thumbnail="searches/thumbs/theirs.jpg")
+    request = client.get(reverse("home")).wsgi_request
+    recent = recent_searches(request)
+    assert [item.pk for item in recent] == [made[n].pk for n in (10, 5, 8, 7, 6, 4, 3, 2)]
+    assert recent[0].thumbnail.url == "/media/searches/thumbs/10.jpg"
+    assert recent[1].created == start + timedelta(minutes=10) and recent[1].error_code == ""
+    html = client.get(reverse("home")).content.decode()
+    assert html.count('<span class="recent-top">') == 8
+    url = reverse("search_detail", args=[made[10].pk])
+    assert f'<a href="{url}" hx-get="{url}" hx-target="#results"' in html
