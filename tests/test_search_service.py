@@ -171,3 +171,16 @@ def test_a_catalog_embedded_by_another_engine_version_says_so(small_catalog: lis
     outcome = run_search(small_catalog[0].picture.read_bytes())
     assert outcome.error_code == "engine_unavailable"
     assert "new version of the search engine" in outcome.error_message
+
+
+def test_card_picture_urls_follow_the_media_url(small_catalog: list[CatalogItem], settings) -> None:
+    """Stored pictures' URLs are remembered by the storage's base URL and name: a new MEDIA_URL gives new ones."""
+    from catalog.cards import picture_cards
+    from catalog.models import ProductImage
+
+    keys = list(ProductImage.objects.values_list("pk", flat=True))
+    assert all(info.hit.image_url.startswith("/media/catalog/") for info in picture_cards(keys).values())
+    settings.MEDIA_URL = "/pictures/"
+    cards = picture_cards(keys)
+    assert all(info.hit.image_url.startswith("/pictures/catalog/") for info in cards.values())
+    assert cards == model_cards(keys)
