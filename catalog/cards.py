@@ -41,20 +41,24 @@ _URLS: dict[tuple[str, str], str] = {}
 URL_MEMO_SIZE = 20_000
 
 
+def stored_url(storage: Storage, name: str) -> str:
+    """`storage.url(name)`, remembered for FileSystemStorage (`__class__`: a field's storage may be a lazy
+    proxy); another storage may sign or date its URLs."""
+    if storage.__class__.url is not FileSystemStorage.url:
+        return str(storage.url(name))
+    key = (str(storage.base_url), name)  # type: ignore[attr-defined]
+    url = _URLS.get(key)
+    if url is None:
+        if len(_URLS) >= URL_MEMO_SIZE:
+            _URLS.clear()
+        url = _URLS[key] = str(storage.url(name))
+    return url
+
+
 def picture_url(storage: Storage, name: str, source_url: str) -> str:
     """As `ProductImage.url`: the stored copy, else an http(s) source, else none."""
     if name:
-        # Only for FileSystemStorage's own url() (`__class__`: the field's storage is a lazy proxy): another
-        # storage may sign or date its URLs.
-        if storage.__class__.url is not FileSystemStorage.url:
-            return str(storage.url(name))
-        key = (str(storage.base_url), name)  # type: ignore[attr-defined]
-        url = _URLS.get(key)
-        if url is None:
-            if len(_URLS) >= URL_MEMO_SIZE:
-                _URLS.clear()
-            url = _URLS[key] = str(storage.url(name))
-        return url
+        return stored_url(storage, name)
     return source_url if source_url.startswith(("http://", "https://")) else ""
 
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from catalog.cards import stored_url
 from search.devices import device_kind
 from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
@@ -141,11 +145,29 @@ def results_from_saved(
     )
 
 
-def recent_searches(request: HttpRequest) -> list[Search]:
-    """The session's last searches with a photo, newest first, each with its top hit's name (`top_name`,
-    None without hits), in one query. Only what search/_recent.html shows is read (not the JSON columns).
-    Written out rather than built by the ORM (a `Subquery` annotation): compiling that query cost ~0.9 ms
-    of CPU a page, ten times what running it costs."""
+@dataclass
+class RecentSearch:
+    """A search as the recent list shows it (search/_recent.html): its permalink, thumbnail and time, and
+    its top hit's name (None without hits)."""
+
+    pk: int
+    url: str
+    thumbnail_url: str
+    created: datetime
+    error_code: str
+    top_name: str | None
+
+    @property
+    def created_iso(self) -> str:
+        """As the template's `created|date:'c'` writes it (in the current time zone), at a sixth of its cost."""
+        aware = settings.USE_TZ and timezone.is_aware(self.created)
+        return (timezone.localtime(self.created) if aware else self.created).isoformat()
+
+
+def recent_searches(request: HttpRequest) -> list[RecentSearch]:
+    """The session's last searches with a photo, newest first, in one query that reads only what the list
+    shows. Written out rather than built by the ORM (a `Subquery` annotation): compiling that query cost
+    ~0.9 ms of CPU a page, ten times what running it costs."""
     session_key = request.session.session_key
     if not session_key:
         return []
@@ -158,7 +180,18 @@ def recent_searches(request: HttpRequest) -> list[Search]:
         f"FROM {search} s WHERE s.{quote('session_key')} = %s AND s.{quote('thumbnail')} <> '' "
         f"ORDER BY s.{quote('created')} DESC, s.{quote('id')} DESC LIMIT %s"
     )
-    return list(Search.objects.raw(sql, [session_key, RECENT_COUNT]))
+    storage = Search._meta.get_field("thumbnail").storage
+    return [
+        RecentSearch(
+            pk=item.pk,
+            url=reverse("search_detail", args=[item.pk]),
+            thumbnail_url=stored_url(storage, item.thumbnail.name or ""),
+            created=item.created,
+            error_code=item.error_code,
+            top_name=getattr(item, "top_name", None),
+        )
+        for item in Search.objects.raw(sql, [session_key, RECENT_COUNT])
+    ]
 
 
 def device_of(request: HttpRequest) -> str:

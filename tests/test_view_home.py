@@ -146,6 +146,7 @@ def test_recent_searches_show_their_top_hit_in_one_query(client):
 def test_recent_searches_are_the_sessions_newest_eight_with_a_photo(client):
     from datetime import timedelta
 
+    from django.template.defaultfilters import date
     from django.utils import timezone
 
     from search.views import recent_searches
@@ -164,9 +165,12 @@ def test_recent_searches_are_the_sessions_newest_eight_with_a_photo(client):
     request = client.get(reverse("home")).wsgi_request
     recent = recent_searches(request)
     assert [item.pk for item in recent] == [made[n].pk for n in (10, 5, 8, 7, 6, 4, 3, 2)]
-    assert recent[0].thumbnail.url == "/media/searches/thumbs/10.jpg"
+    assert recent[0].thumbnail_url == "/media/searches/thumbs/10.jpg"
+    assert recent[0].url == reverse("search_detail", args=[made[10].pk])
     assert recent[1].created == start + timedelta(minutes=10) and recent[1].error_code == ""
+    assert recent[1].created_iso == date(timezone.localtime(recent[1].created), "c")  # as |date:'c' wrote it
     html = client.get(reverse("home")).content.decode()
     assert html.count('<span class="recent-top">') == 8
     url = reverse("search_detail", args=[made[10].pk])
     assert f'<a href="{url}" hx-get="{url}" hx-target="#results"' in html
+    assert f'<time datetime="{recent[0].created_iso}">' in html
