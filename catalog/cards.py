@@ -70,13 +70,14 @@ def column(model: type[Model], name: str) -> str:
     return connection.ops.quote_name(str(getattr(field, "column", "")))
 
 
-def _converters() -> list[tuple[Col, list[Converter]]]:
-    """Each product field's column with what the ORM applies to its values as read (e.g. a price's quantize)."""
+def column_converters(model: type[Model], names: Sequence[str]) -> list[tuple[Col, list[Converter]]]:
+    """Each field's column with what the ORM applies to its values as read (e.g. a price's quantize, a
+    time's time zone), for rows read without the ORM."""
     out = []
-    for name in PRODUCT_FIELDS:
-        field = Product._meta.get_field(name)
+    for name in names:
+        field = model._meta.get_field(name)
         assert isinstance(field, Field)
-        col = Col(Product._meta.db_table, field)
+        col = Col(model._meta.db_table, field)
         out.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
     return out
 
@@ -93,7 +94,7 @@ def picture_cards(keys: Sequence[int]) -> dict[int, PictureInfo]:
     products_table = connection.ops.quote_name(Product._meta.db_table)
     pk, owner_id = column(ProductImage, "id"), column(ProductImage, "product")
     fields = ", ".join(f"p.{column(Product, name)}" for name in PRODUCT_FIELDS)
-    converters = _converters()
+    converters = column_converters(Product, PRODUCT_FIELDS)
     products: dict[int, dict[str, Any]] = {}
     owners: dict[int, int] = {}
     with connection.cursor() as cursor:

@@ -23,7 +23,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from catalog.cards import stored_url
+from catalog.cards import column_converters, stored_url
 from search.devices import device_kind
 from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
@@ -180,18 +180,26 @@ def recent_searches(request: HttpRequest) -> list[RecentSearch]:
         f"FROM {search} s WHERE s.{quote('session_key')} = %s AND s.{quote('thumbnail')} <> '' "
         f"ORDER BY s.{quote('created')} DESC, s.{quote('id')} DESC LIMIT %s"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [session_key, RECENT_COUNT])
+        rows = cursor.fetchall()
+    ((column, steps),) = column_converters(Search, ["created"])
     storage = Search._meta.get_field("thumbnail").storage
-    return [
-        RecentSearch(
-            pk=item.pk,
-            url=reverse("search_detail", args=[item.pk]),
-            thumbnail_url=stored_url(storage, item.thumbnail.name or ""),
-            created=item.created,
-            error_code=item.error_code,
-            top_name=getattr(item, "top_name", None),
+    recent = []
+    for pk, created, thumbnail, error_code, top_name in rows:
+        for step in steps:
+            created = step(created, column, connection)
+        recent.append(
+            RecentSearch(
+                pk=pk,
+                url=reverse("search_detail", args=[pk]),
+                thumbnail_url=stored_url(storage, thumbnail),
+                created=created,
+                error_code=error_code,
+                top_name=top_name,
+            )
         )
-        for item in Search.objects.raw(sql, [session_key, RECENT_COUNT])
-    ]
+    return recent
 
 
 def device_of(request: HttpRequest) -> str:
