@@ -1,5 +1,5 @@
-"""The result cards' HTML (search/_cards.html, written by search.templatetags.search_cards): every part of
-a card as the shopper sees it, in both languages, escaped."""
+"""The result cards' HTML (search/_cards.html): every part of a card as the shopper sees it, in both
+languages, escaped."""
 
 from __future__ import annotations
 
