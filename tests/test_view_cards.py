@@ -39,26 +39,29 @@ KETTLE = ProductHit(
 )
 
 
+def squeezed(html: str) -> str:
+    """The HTML with its layout whitespace collapsed: the template's indentation is not what is tested."""
+    return " ".join(html.split()).replace("> <", "><")
+
+
 def test_a_card_in_full() -> None:
     html = grid([KETTLE], results=Results(cards=[]))
-    assert html == (
-        '\n<li class="card">\n  <article aria-labelledby="card-1-name">\n    \n    <div class="card-picture">\n'
-        '      \n        <img src="/media/catalog/kettle.jpg" alt="Kettle &lt;1.7 L&gt; &amp; cup" loading="lazy" '
-        'decoding="async" width="300" height="300">\n      \n'
-        '      <span class="similarity" title="How closely it matches your photo">87% match</span>\n    </div>\n'
-        '    <div class="card-body">\n'
-        '      <h3 class="card-name" id="card-1-name">Kettle &lt;1.7 L&gt; &amp; cup</h3>\n'
-        '      <p class="card-price"><data value="1234.5">¥1,234.50</data>\n'
-        '        <span class="label label-self">Self-operated</span>\n      </p>\n      \n'
-        '      <p class="crumbs"><span class="visually-hidden">Category: </span>Kitchen › Kettles &amp; pots</p>\n'
-        "      \n"
-        '        <a class="button button-primary buy" href="https://shop.example.com/item?id=1001&amp;ref=snap" '
+    assert squeezed(html) == squeezed(
+        '<li class="card"><article aria-labelledby="card-1-name"><div class="card-picture">'
+        '<img src="/media/catalog/kettle.jpg" alt="Kettle &lt;1.7 L&gt; &amp; cup" loading="lazy" '
+        'decoding="async" width="300" height="300">'
+        '<span class="similarity" title="How closely it matches your photo">87% match</span></div>'
+        '<div class="card-body">'
+        '<h3 class="card-name" id="card-1-name">Kettle &lt;1.7 L&gt; &amp; cup</h3>'
+        '<p class="card-price"><data value="1234.5">¥1,234.50</data>'
+        '<span class="label label-self">Self-operated</span></p>'
+        '<p class="crumbs"><span class="visually-hidden">Category: </span>Kitchen › Kettles &amp; pots</p>'
+        '<a class="button button-primary buy" href="https://shop.example.com/item?id=1001&amp;ref=snap" '
         'target="_blank" rel="noopener">View in shop<span class="visually-hidden"> — Kettle &lt;1.7 L&gt; &amp; cup '
-        "(opens in a new tab)</span></a>\n      \n      \n"
-        '        <button type="submit" name="sku" value="1001" class="button button-small like" data-like>'
-        'More like this<span class="visually-hidden"> — Kettle &lt;1.7 L&gt; &amp; cup</span></button>\n      \n'
-        "    </div>\n    \n  </article>\n</li>\n"
-        "\n"  # _cards.html's own last line
+        "(opens in a new tab)</span></a>"
+        '<button type="submit" name="sku" value="1001" class="button button-small like" data-like>'
+        'More like this<span class="visually-hidden"> — Kettle &lt;1.7 L&gt; &amp; cup</span></button>'
+        "</div></article></li>"
     )
 
 
