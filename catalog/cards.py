@@ -65,7 +65,13 @@ def picture_url(storage: Storage, name: str, source_url: str) -> str:
 Converter = Callable[[Any, Any, Any], Any]
 
 
+def table(model: type[Model]) -> str:
+    """The model's table name, quoted for written-out SQL."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
 def column(model: type[Model], name: str) -> str:
+    """A field's column name, quoted for written-out SQL."""
     field = model._meta.get_field(name)
     return connection.ops.quote_name(str(getattr(field, "column", "")))
 
@@ -90,8 +96,7 @@ def picture_cards(keys: Sequence[int]) -> dict[int, PictureInfo]:
     """Each picture's product as a card (similarity unset) with all its pictures' URLs in their order."""
     if not keys:
         return {}
-    pictures_table = connection.ops.quote_name(ProductImage._meta.db_table)
-    products_table = connection.ops.quote_name(Product._meta.db_table)
+    pictures_table, products_table = table(ProductImage), table(Product)
     pk, owner_id = column(ProductImage, "id"), column(ProductImage, "product")
     fields = ", ".join(f"p.{column(Product, name)}" for name in PRODUCT_FIELDS)
     converters = column_converters(Product, PRODUCT_FIELDS)

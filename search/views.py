@@ -23,7 +23,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from catalog.cards import column_converters, stored_url
+from catalog.cards import column, column_converters, stored_url, table
 from search.devices import device_kind
 from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
@@ -171,24 +171,23 @@ def recent_searches(request: HttpRequest) -> list[RecentSearch]:
     session_key = request.session.session_key
     if not session_key:
         return []
-    quote = connection.ops.quote_name
-    search, hit = quote(Search._meta.db_table), quote(SearchHit._meta.db_table)
+    key, when, photo = column(Search, "id"), column(Search, "created"), column(Search, "thumbnail")
     sql = (
-        f"SELECT s.{quote('id')}, s.{quote('created')}, s.{quote('thumbnail')}, s.{quote('error_code')}, "
-        f"(SELECT h.{quote('name')} FROM {hit} h WHERE h.{quote('search_id')} = s.{quote('id')} "
-        f"AND h.{quote('rank')} = 1) AS {quote('top_name')} "
-        f"FROM {search} s WHERE s.{quote('session_key')} = %s AND s.{quote('thumbnail')} <> '' "
-        f"ORDER BY s.{quote('created')} DESC, s.{quote('id')} DESC LIMIT %s"
+        f"SELECT s.{key}, s.{when}, s.{photo}, s.{column(Search, 'error_code')}, "
+        f"(SELECT h.{column(SearchHit, 'name')} FROM {table(SearchHit)} h WHERE h.{column(SearchHit, 'search')} = "
+        f"s.{key} AND h.{column(SearchHit, 'rank')} = 1) AS {connection.ops.quote_name('top_name')} "
+        f"FROM {table(Search)} s WHERE s.{column(Search, 'session_key')} = %s AND s.{photo} <> '' "
+        f"ORDER BY s.{when} DESC, s.{key} DESC LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [session_key, RECENT_COUNT])
         rows = cursor.fetchall()
-    ((column, steps),) = column_converters(Search, ["created"])
+    ((created_column, steps),) = column_converters(Search, ["created"])
     storage = Search._meta.get_field("thumbnail").storage
     recent = []
     for pk, created, thumbnail, error_code, top_name in rows:
         for step in steps:
-            created = step(created, column, connection)
+            created = step(created, created_column, connection)
         recent.append(
             RecentSearch(
                 pk=pk,
