@@ -10,9 +10,10 @@ HNSW walk (a bitset), so a filtered search returns the best k within the
 filter; Milvus switches to brute force itself when the filter is selective.
 
 At 1M rows (1280-d, milvus 2.3.5 standalone, 2 shared cores, 2026-11-26) the
-index is HNSW M=16, efConstruction=100 per segment: recall@10 1.0 (filtered
-1.0) at ef 64, p50 6.7 ms (ef 100: 9.2 ms); 10 min of inserts and 20 min more
-until every segment was indexed. Milvus splits 1M rows into ~8 segments of
+index is HNSW M=16, efConstruction=100 per segment: recall@10 0.999-1.0
+(filtered 1.0) at ef 64. p50 was 6.7 ms at noon but 15.2 ms in the afternoon
+on a quiet machine, and the build (inserts, then indexing every segment) took
+29.5 and 31.4 min: see the README's "Speed". Milvus splits 1M rows into ~8 segments of
 130k (a segment seals at 32 binlog files) and indexes them one at a time on
 threads at nice 19, so a busy machine starves the build.
 """
