@@ -309,3 +309,25 @@ def test_pgvector_bulk_load_indexes_on_save(request: pytest.FixtureRequest, tmp_
         assert {m.key for m in store.search(v[:1], 2)[0]} == {0, N}
     finally:
         _dispose(opened)
+
+
+def test_milvus_save_returns_once_the_index_serves(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Milvus serves a freshly flushed segment through a rough interim index until its HNSW index is
+    built and loaded; save() waits for that, so the searches after it are the indexed ones."""
+    from vectors.milvus import MilvusStore
+
+    make, opened = _opener(request, "milvus", tmp_path)
+    try:
+        store = make()
+        assert isinstance(store, MilvusStore)
+        rng = np.random.default_rng(3)
+        n = 3 * store.index_min_rows  # large enough for Milvus to index the segment
+        v = rng.standard_normal((n, DIM)).astype(np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        store.add(list(range(n)), v, [Attributes(product=i) for i in range(n)])
+        store.save()
+        loaded = store._client.list_loaded_segments(store.collection)
+        assert sum(s.num_rows for s in loaded) == n
+        assert [(s.state_name, s.index_name) for s in loaded] == [("Sealed", "embedding")] * len(loaded)
+    finally:
+        _dispose(opened)

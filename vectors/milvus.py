@@ -9,13 +9,16 @@ because a Strong read waits for Milvus's time tick, ~200 ms a search here
 HNSW walk (a bitset), so a filtered search returns the best k within the
 filter; Milvus switches to brute force itself when the filter is selective.
 
-At 1M rows (1280-d, milvus 2.3.5 standalone, 2 shared cores, 2026-11-26) the
-index is HNSW M=16, efConstruction=100 per segment: recall@10 0.999-1.0
-(filtered 1.0) at ef 64. p50 was 6.7 ms at noon but 15.2 ms in the afternoon
-on a quiet machine, and the build (inserts, then indexing every segment) took
-29.5 and 31.4 min: see the README's "Speed". Milvus splits 1M rows into ~8 segments of
-130k (a segment seals at 32 binlog files) and indexes them one at a time on
-threads at nice 19, so a busy machine starves the build.
+At 1M rows (1280-d, milvus 2.3.5 standalone, 2 cores, 2026-11-27, quiet
+machine) the index is HNSW M=16, efConstruction=100 per segment: p50 6.4 ms,
+p99 16.7 ms, recall@10 0.9925 (filtered 1.0) at ef 64; built in 28.2 min
+(7.9 min of inserts, 20.3 min until every segment was indexed and served).
+That needs the server's segments sealed at 3 GB (scripts/with_milvus.sh; a
+cluster takes the same keys in milvus.yaml): with the defaults 1M rows land
+in ~8 segments, each searched on its own and most indexed twice (compaction):
+29.5-31.4 min of build for p50 13.7-15.2 ms on the machine before (another
+CPU). save() waits until the query node serves the index: until then it
+searched through an interim index (p50 50 ms). See the README's "Speed".
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class MilvusStore:
         timeout: float = 30.0,
         read_consistency: str = "Bounded",
         index_wait: float = 3600.0,
+        index_min_rows: int = 1024,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", collection):
             raise ValueError(f"bad collection name {collection!r}")
@@ -62,6 +66,7 @@ class MilvusStore:
         self.timeout = timeout
         self.read_consistency = read_consistency
         self.index_wait = index_wait  # save() waits this long (s) for the index to cover what was added
+        self.index_min_rows = index_min_rows  # the server's indexCoord.segment.minSegmentNumRowsToEnableIndex
         self._strong_next = True  # the first read after opening, or after our own write
         self._lock = threading.RLock()
         try:
@@ -179,17 +184,31 @@ class MilvusStore:
 
     def save(self) -> None:
         """Writes are durable once acknowledged; flush seals segments so they get indexed, and save
-        returns once Milvus has built the index over them (at most `index_wait` seconds): until then
-        searches of those segments are brute force, right but slow."""
-        with self._lock:
-            self._run(self._client.flush, self.collection)
-            deadline = time.monotonic() + self.index_wait
-            while not self._indexed() and time.monotonic() < deadline:
-                time.sleep(1.0)
+        returns once Milvus has built the index over them and the query node serves it (at most
+        `index_wait` seconds). Until then searches go on, right but slow: a segment is searched by
+        brute force or through a rough interim index (at 1M rows: p50 50 ms, recall 0.97)."""
+        self._run(self._client.flush, self.collection)
+        deadline = time.monotonic() + self.index_wait
+        # Each check takes the lock for its call only, so searches are not held up by the wait.
+        while not (self._indexed() and self._serving_indexed()) and time.monotonic() < deadline:
+            time.sleep(1.0)
 
     def _indexed(self) -> bool:
         info = self._run(self._client.describe_index, self.collection, "embedding")
         return int(info.get("pending_index_rows", 0)) == 0 and int(info["indexed_rows"]) >= int(info["total_rows"])
+
+    def _serving_indexed(self) -> bool:
+        """The query node has loaded every flushed segment big enough to be indexed (Milvus's
+        minSegmentNumRowsToEnableIndex) with its HNSW index. It loads a segment before its index is
+        built and swaps the indexed copy in later, up to ~20 s after the index is done; a small
+        segment (a few edits) never gets an index and is not waited for."""
+        loaded = {s.segment_id: s for s in self._run(self._client.list_loaded_segments, self.collection)}
+        for segment in self._run(self._client.list_persistent_segments, self.collection):
+            if segment.num_rows >= self.index_min_rows:
+                serving = loaded.get(segment.segment_id)
+                if serving is None or not serving.index_name:
+                    return False
+        return True
 
     # -- reads -------------------------------------------------------------
     def __len__(self) -> int:
