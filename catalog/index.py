@@ -69,6 +69,7 @@ def open_store(dim: int, name: str | None = None) -> Store:
         index_dir=Path(settings.SNAPSHOP_INDEX_DIR),
         dsn=settings.SNAPSHOP_PGVECTOR_DSN or None,
         milvus_uri=settings.SNAPSHOP_MILVUS_URI or None,
+        milvus_token=settings.SNAPSHOP_MILVUS_TOKEN,
         collection=f"catalog_{dim}",
     )
 

@@ -181,6 +181,7 @@ SNAPSHOP_PGVECTOR_DSN = os.environ.get("SNAPSHOP_PGVECTOR_DSN") or (
     os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgres") else ""
 )
 SNAPSHOP_MILVUS_URI = os.environ.get("MILVUS_URI", "")
+SNAPSHOP_MILVUS_TOKEN = os.environ.get("MILVUS_TOKEN", "")  # a cluster with authentication: "user:password"
 SNAPSHOP_RESULTS_PER_PAGE = env_int("SNAPSHOP_RESULTS_PER_PAGE", 20)
 SNAPSHOP_SIMILARITY_FLOOR = env_float("SNAPSHOP_SIMILARITY_FLOOR", 0.35)
 # Re-rank the top candidates with colour and local-feature (SIFT) verification: far more precise, ~50 ms more.

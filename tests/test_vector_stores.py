@@ -331,3 +331,23 @@ def test_milvus_save_returns_once_the_index_serves(request: pytest.FixtureReques
         assert [(s.state_name, s.index_name) for s in loaded] == [("Sealed", "embedding")] * len(loaded)
     finally:
         _dispose(opened)
+
+
+def test_milvus_token_reaches_the_server(milvus_uri: str, tmp_path: Path) -> None:
+    """MILVUS_TOKEN's path to pymilvus: the test server does not check credentials, so Milvus's
+    default root ones must be accepted and the store must work as without them."""
+    store = open_store(
+        "milvus",
+        DIM,
+        index_dir=tmp_path,
+        milvus_uri=milvus_uri,
+        milvus_token="root:Milvus",
+        collection=f"tok{os.getpid()}",
+    )
+    try:
+        v, attrs = _data(20)
+        store.add(list(range(20)), v, attrs)
+        assert [m.key for m in store.search(v[:1], 1)[0]] == [0]
+    finally:
+        store.drop()  # type: ignore[attr-defined]
+        store.close()  # type: ignore[attr-defined]

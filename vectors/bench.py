@@ -201,6 +201,7 @@ def run_index_benchmark(
     queries: int = 200,
     dsn: str | None = None,
     milvus_uri: str | None = None,
+    milvus_token: str = "",
     exact_below: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """{str(size): {p50_ms, p99_ms, recall10, filtered_recall10, build_s, rss_mb, ...}}.
@@ -220,6 +221,7 @@ def run_index_benchmark(
                 index_dir=workdir,
                 dsn=dsn,
                 milvus_uri=milvus_uri,
+                milvus_token=milvus_token,
                 collection=f"bench_{size}",
                 exact_below=exact_below,
             )
@@ -245,6 +247,7 @@ if __name__ == "__main__":  # python -m vectors.bench 10000,100000 [store]
         progress=print,
         dsn=os.environ.get("DATABASE_URL"),
         milvus_uri=os.environ.get("MILVUS_URI"),
+        milvus_token=os.environ.get("MILVUS_TOKEN", ""),
         exact_below=int(os.environ["BENCH_EXACT_BELOW"]) if "BENCH_EXACT_BELOW" in os.environ else None,
     )
     print(json.dumps(out))

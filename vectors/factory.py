@@ -18,13 +18,15 @@ def open_store(
     index_dir: Path,
     dsn: str | None = None,
     milvus_uri: str | None = None,
+    milvus_token: str = "",
     collection: str = "default",
     exact_below: int | None = None,
 ) -> Store:
     """Open (creating if needed) the store `name` in {exact, hnsw, pgvector, milvus}.
 
     exact/hnsw keep their files under `index_dir`; pgvector needs `dsn` (a
-    libpq URI, e.g. DATABASE_URL) and milvus `milvus_uri`. `collection` names
+    libpq URI, e.g. DATABASE_URL) and milvus `milvus_uri` (with `milvus_token`,
+    "user:password" or an API key, where the server asks for one). `collection` names
     the table / collection / sub-folder, so several catalogs can share a server.
     `exact_below`: catalogs (or filtered subsets) smaller than this are searched
     exactly; None keeps each store's default, 0 always uses the ANN index
@@ -59,5 +61,5 @@ def open_store(
             raise ValueError("the milvus store needs MILVUS_URI")
         from vectors.milvus import MilvusStore
 
-        return MilvusStore(dim, milvus_uri, collection=f"snapshop_{collection}")
+        return MilvusStore(dim, milvus_uri, collection=f"snapshop_{collection}", token=milvus_token)
     raise ValueError(f"unknown vector store {name!r}; choose from {', '.join(STORE_NAMES)}")

@@ -78,6 +78,7 @@ class Command(BaseCommand):
                         options["store"],
                         dsn=settings.SNAPSHOP_PGVECTOR_DSN or None,
                         milvus_uri=settings.SNAPSHOP_MILVUS_URI or None,
+                        milvus_token=settings.SNAPSHOP_MILVUS_TOKEN,
                     )
                 )
                 bar.update(1)
