@@ -43,6 +43,7 @@ def test_moving_the_blobs_keeps_every_picture_s_vector_and_extras() -> None:
     try:
         migrate(AFTER)
         moved = ProductImage.objects.get(pk=full.pk)
+        assert moved.vector is not None and moved.extras is not None
         assert (bytes(moved.vector), bytes(moved.extras), moved.product_id) == (
             b"\x01\x02" * 40_000,
             b"\x03" * 120_000,
