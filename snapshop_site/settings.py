@@ -11,6 +11,8 @@ from urllib.parse import unquote, urlparse
 
 from django.utils.translation import gettext_lazy as _
 
+from vision.cpu import default_model_path
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -171,9 +173,8 @@ SNAPSHOP_MAX_IMAGE_PIXELS = env_int("SNAPSHOP_MAX_IMAGE_PIXELS", 50_000_000)
 
 # Search engine.
 SNAPSHOP_BACKEND = os.environ.get("SNAPSHOP_BACKEND", "local")
-SNAPSHOP_MODEL_PATH = Path(
-    os.environ.get("SNAPSHOP_MODEL_PATH", str(BASE_DIR / "models" / "efficientnet_lite2_380_int8.onnx"))
-)
+# The int8 export where the processor computes int8 exactly (VNNI, ARM dot products), else the float one.
+SNAPSHOP_MODEL_PATH = Path(os.environ.get("SNAPSHOP_MODEL_PATH") or default_model_path(BASE_DIR / "models"))
 SNAPSHOP_VECTOR_STORE = os.environ.get("SNAPSHOP_VECTOR_STORE", "hnsw")
 SNAPSHOP_INDEX_DIR = Path(os.environ.get("SNAPSHOP_INDEX_DIR", str(DATA_DIR / "index")))
 # Server stores: a libpq URI for pgvector (defaults to DATABASE_URL when that is PostgreSQL), Milvus's URI.
