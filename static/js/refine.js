@@ -14,14 +14,24 @@
     if (window.Cropper) { done(); return; }
     if (!loading) {
       loading = [];
+      /* Both files, not only the script: a Cropper built before its stylesheet applies lays out the
+         photo at full size for a moment, and the page jumps by hundreds of pixels. */
+      var pending = 2;
+      var loaded = function () {
+        pending -= 1;
+        if (pending || !window.Cropper) return;
+        var queue = loading; loading = null; queue.forEach(function (f) { f(); });
+      };
       var body = document.body;
       var css = document.createElement("link");
       css.rel = "stylesheet";
       css.href = body.dataset.cropperCss;
+      css.onload = loaded;
+      css.onerror = loaded;  /* without its stylesheet the box still works, unstyled */
       document.head.appendChild(css);
       var script = document.createElement("script");
       script.src = body.dataset.cropperJs;
-      script.onload = function () { var queue = loading; loading = null; queue.forEach(function (f) { f(); }); };
+      script.onload = loaded;
       document.head.appendChild(script);
     }
     if (loading) loading.push(done); else done();
