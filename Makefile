@@ -70,7 +70,7 @@ data/.demo-imported: demo/catalog.csv $(MODEL) vision/catalog.py vision/local.py
 evaluate: install $(MODEL)
 	$(PY) manage.py evaluate ../shared/eval/grocery/catalog.csv ../shared/eval/grocery/queries-val.csv
 
-benchmark: install $(MODEL)
+benchmark: install $(MODEL) migrate
 	$(PY) manage.py benchmark
 
 # Cropper.js (the region box) is vendored into static/vendor/cropperjs from npm, with its licence.

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from tqdm import tqdm
 
 from catalog import benchmark as bench
@@ -16,6 +18,11 @@ from vision.engine import get_engine
 from vision.model import ModelUnavailable
 
 DEFAULT_CATALOG = Path(settings.BASE_DIR) / "demo" / "catalog.csv"
+
+
+def unapplied_migrations() -> bool:
+    executor = MigrationExecutor(connection)
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
 class Command(BaseCommand):
@@ -32,6 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if unapplied_migrations():
+            # The web-stack searches write (and roll back) history and catalog rows in the app's database.
+            raise CommandError("the database is not migrated: run `python manage.py migrate` (or `make migrate`)")
         if not options["catalog"].is_file():
             raise CommandError(f"{options['catalog']}: no such file (run `make demo` or pass --catalog)")
         try:
