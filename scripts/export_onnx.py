@@ -39,6 +39,7 @@ from PIL import Image
 # The engine's own product box and on-white view (vision.regions needs numpy and Pillow only).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vision import regions
+from vision.cpu import int8_is_exact
 
 CALIBRATION_MARGIN = 0.25  # the middle of the catalog margins
 CALIBRATION_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp"}
@@ -179,6 +180,11 @@ def main() -> None:
             f"calibrated on {len(views)} views of {args.calibration}; "
             f"pooled-vector cosine to float: min {low:.4f}, mean {mean:.4f}, max {high:.4f}"
         )
+        if not int8_is_exact():
+            print(
+                "this processor has no VNNI / ARM dot products: ONNX Runtime's int8 kernels saturate here "
+                "(hence the low cosines), so the app runs the float model on it (vision/cpu.py)"
+            )
 
 
 if __name__ == "__main__":
