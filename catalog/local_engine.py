@@ -122,15 +122,19 @@ class LocalSearcher:
         flt: Filter | None = None,
     ) -> LocalResult:
         with self.in_flight.track():
-            query = self.engine.query_features(image, region)
+            # A search that looks bound for the full re-rank starts its photo's part of it at once, on the
+            # other core (vision.parallel); if the process got busy meanwhile, that work is just dropped.
+            query = self.engine.query_features(image, region, local_early=self.rerank and not self._busy())
             depth = max(limit * PICTURES_PER_CARD, self.rerank_depth)
             matches = self.store.search_best(query.vectors, depth, flt)
             # Decided after the model pass, by the searches in the engine at this moment (this one included).
-            busy = self.rerank and (
-                self.light_only or 0 < self.max_in_flight < self.in_flight.count or self.machine_busy()
-            )
+            busy = self.rerank and self._busy()
             ranked = self._rerank(query, matches, self.rerank_depth, light=busy)
             return LocalResult(hits=self._cards(ranked, limit), query=query, rerank_skipped=busy)
+
+    def _busy(self) -> bool:
+        """The full re-rank would cost too much now: only the light one (see RERANK_MAX_IN_FLIGHT)."""
+        return self.light_only or 0 < self.max_in_flight < self.in_flight.count or self.machine_busy()
 
     def machine_busy(self) -> bool:
         return 0 < self.max_cpu <= self.cpu.busy()

@@ -206,7 +206,7 @@ def test_a_query_photo_decodes_near_800_px_without_resampling_when_the_dct_can(
 
 
 def test_the_model_session_takes_its_thread_count_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """gunicorn.conf.py gives each serving worker a one-thread session (SNAPSHOP_MODEL_THREADS)."""
+    """One thread unless SNAPSHOP_MODEL_THREADS says otherwise (gunicorn.conf.py sets cores / workers)."""
     from pathlib import Path
 
     from django.conf import settings
@@ -217,9 +217,11 @@ def test_the_model_session_takes_its_thread_count_from_the_environment(monkeypat
         options = FeatureNet(Path(settings.SNAPSHOP_MODEL_PATH)).session.get_session_options()
         return int(options.intra_op_num_threads)
 
-    monkeypatch.setenv("SNAPSHOP_MODEL_THREADS", "1")
-    assert threads() == 1
+    monkeypatch.setenv("SNAPSHOP_MODEL_THREADS", "2")
+    assert threads() == 2
+    monkeypatch.setenv("SNAPSHOP_MODEL_THREADS", "0")
+    assert threads() == 0  # onnxruntime's own default (a thread per core)
     monkeypatch.setenv("SNAPSHOP_MODEL_THREADS", "not a number")
-    assert threads() == 0  # onnxruntime's own default
+    assert threads() == 1
     monkeypatch.delenv("SNAPSHOP_MODEL_THREADS")
-    assert threads() == 0
+    assert threads() == 1  # the other core computes the photo's SIFT meanwhile (vision.parallel)

@@ -14,7 +14,8 @@ The pipeline (measured by scripts/eval_vision.py, which drives this very class):
   extras = HSV colour histogram of the product pixels + 800 RootSIFT keypoints + the vectors
   of two extra views (0.25 margin, 3x3 pile packed edge to edge).
 - query photo: ONE forward pass at the network side (380 px), the feature map
-  average-pooled over 14 square windows (full, 67 %, 50 %): 14 vectors, best one wins.
+  average-pooled over 14 square windows (full, 67 %, 50 %): 14 vectors, best one wins. A search that
+  will be fully re-ranked computes the photo's colour and SIFT on another core meanwhile.
 - rerank: cosine (the best of the store's score and the query windows against the picture's extra
   views in its extras, when it has them: see `catalog.catalog_views`) + 0.15 x colour (Bhattacharyya,
   centre 60 % of the photo; up to 0.2 for a plain picture with few keypoints), then a SIFT
@@ -32,13 +33,14 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from vision import catalog, local, regions
+from vision import catalog, local, parallel, regions
 from vision.catalog import l2_normalise
 from vision.model import FeatureNet
 
@@ -169,16 +171,21 @@ class Engine:
             self._maps[id(image)] = (weakref.ref(image), feature_map)
         return feature_map
 
-    def query_features(self, image: Image.Image, region: Box | None = None) -> QueryFeatures:
+    def query_features(
+        self, image: Image.Image, region: Box | None = None, *, local_early: bool = False
+    ) -> QueryFeatures:
+        """The query's vectors; with `local_early`, the re-rank's colour and SIFT of the photo are computed
+        on another core meanwhile (for a search that will be fully re-ranked: see vision.parallel)."""
         box = (region or Box(0.0, 0.0, 1.0, 1.0)).clamp()
         photo = regions.as_rgb(image)
         if region is not None:
             photo = photo.crop(box.pixels(*photo.size))
-            feature_map = self._feature_map(photo)
-        else:
-            feature_map = self._whole_map(image)
+        state: dict[str, object] = {"image": photo}
+        if local_early:
+            state["local_future"] = parallel.POOL.submit(local.query_local, photo)
+        feature_map = self._feature_map(photo) if region is not None else self._whole_map(image)
         vectors = l2_normalise(regions.pool_windows(feature_map, self._windows))
-        return QueryFeatures(vectors=vectors, region=box, state={"image": photo})
+        return QueryFeatures(vectors=vectors, region=box, state=state)
 
     def detect_subjects(self, image: Image.Image) -> list[Box]:
         """Up to 5 candidate subject boxes (fractions of the picture), most salient first."""
@@ -188,11 +195,10 @@ class Engine:
         cached = query.state.get("local")
         if isinstance(cached, local.LocalFeatures):
             return cached
-        points, desc, shape = local.sift_features(
-            _query_photo(query), local.QUERY_KEYPOINTS, mask_white=False, side=local.QUERY_SIFT_SIDE
-        )
-        features = local.LocalFeatures(self._query_hist(query), points, desc, shape)
+        early = query.state.pop("local_future", None)
+        features = early.result() if isinstance(early, Future) else local.query_local(_query_photo(query))
         query.state["local"] = features
+        query.state["hist"] = features.hist
         return features
 
     @staticmethod
@@ -200,13 +206,7 @@ class Engine:
         cached = query.state.get("hist")
         if isinstance(cached, np.ndarray):
             return cached
-        photo = _query_photo(query)
-        # The centre 60 % of the photo squared to 174 px, i.e. [35:139] of it; resizing only that part (the
-        # same pixels, +-1) costs a third of resizing it all (1 ms against 2.6 for an 800 px photo).
-        w, h = photo.size
-        box = (35 * w / 174, 35 * h / 174, 139 * w / 174, 139 * h / 174)
-        centre = np.asarray(photo.resize((104, 104), Image.Resampling.BILINEAR, box=box))
-        hist = local.hsv_hist(centre)
+        hist = local.centre_hist(_query_photo(query))
         query.state["hist"] = hist
         return hist
 

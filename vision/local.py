@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from vision import geometry, regions, sift
+from vision import geometry, parallel, regions, sift
 
 MAGIC = b"SSX1"
 VERSION = "rs800-v5"  # part of the engine version: change it when the extras change (stored data is recomputed)
@@ -151,6 +151,23 @@ def sift_features(
     return points, _rootsift(desc), (int(grey.shape[0]), int(grey.shape[1]))
 
 
+def centre_hist(photo: Image.Image) -> np.ndarray:
+    """The colour histogram of a query photo's centre 60 %, squared to 174 px, i.e. [35:139] of it.
+
+    Resizing only that part (the same pixels, +-1) costs a third of resizing it all (1 ms against 2.6
+    for an 800 px photo).
+    """
+    w, h = photo.size
+    box = (35 * w / 174, 35 * h / 174, 139 * w / 174, 139 * h / 174)
+    return hsv_hist(np.asarray(photo.resize((104, 104), Image.Resampling.BILINEAR, box=box)))
+
+
+def query_local(photo: Image.Image) -> LocalFeatures:
+    """What the re-rank compares a query photo by: its centre's colour and its SIFT keypoints."""
+    points, desc, shape = sift_features(photo, QUERY_KEYPOINTS, mask_white=False, side=QUERY_SIFT_SIDE)
+    return LocalFeatures(centre_hist(photo), points, desc, shape)
+
+
 def catalog_local(image: Image.Image) -> LocalFeatures:
     rgb = np.asarray(image)
     mask = regions.product_mask(rgb, level=235)
@@ -165,6 +182,16 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     A homography only counts if the catalog picture's outline maps to a plausible convex quadrilateral;
     when none does, a similarity transform with a plausible outline counts instead.
     """
+    if len(catalog) < 2:
+        return _verify_part(query, catalog)
+    # Two parts with about as many catalog keypoints each (the matching's cost), the second on another core.
+    keypoints = np.cumsum([len(c.descriptors) for c in catalog])
+    cut = min(max(int(np.searchsorted(keypoints, keypoints[-1] / 2)) + 1, 1), len(catalog) - 1)
+    second = parallel.POOL.submit(_verify_part, query, catalog[cut:])
+    return _verify_part(query, catalog[:cut]) + second.result()
+
+
+def _verify_part(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     return [
         consistent_inliers(src, dst, cand.shape, query.shape) if len(src) >= 6 else 0
         for (src, dst), cand in zip(mutual_matches(query, catalog), catalog, strict=True)

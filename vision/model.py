@@ -13,17 +13,20 @@ from pathlib import Path
 
 import numpy as np
 
-# Threads of one forward pass when the caller does not say: onnxruntime's default (one per core) unless
-# this is set. Serving processes that share the cores set 1 (gunicorn.conf.py): two threads cost 21 ms of
-# CPU a 380 px pass against 17 ms on one, and a loaded server's throughput is its CPU.
+# Threads of one forward pass when the caller does not say; 0 is onnxruntime's default (one per core).
+# One by default: a search's other core computes the photo's SIFT meanwhile (vision.parallel), and on two
+# threads each pass took its core back (AMD EPYC, 2 cores: val p50 244 ms against 190 on one). One thread
+# also costs less CPU a pass (105 ms against 2 x 57; 16.6 against 21.3 on the earlier machine), and a
+# loaded server's throughput is its CPU.
 THREADS_ENV = "SNAPSHOP_MODEL_THREADS"
+DEFAULT_THREADS = 1
 
 
 def default_threads() -> int:
     try:
-        return max(0, int(os.environ.get(THREADS_ENV) or 0))
+        return max(0, int(os.environ.get(THREADS_ENV) or DEFAULT_THREADS))
     except ValueError:
-        return 0
+        return DEFAULT_THREADS
 
 
 class ModelUnavailable(RuntimeError):

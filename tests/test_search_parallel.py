@@ -1,0 +1,125 @@
+"""One search on both cores (vision.parallel): the photo's SIFT beside the network pass, the re-rank's
+candidates in two halves, each giving exactly what the one-core order gave."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catalog.index import get_local_index
+from catalog.local_engine import LocalSearcher
+from tests.conftest import CatalogItem, grocery_rows
+from vision import local
+from vision.engine import MIN_INLIERS, Engine
+from vision.prepare import prepare_image
+
+GROCERY = Path("/work/shared/eval/grocery")
+POOL_THREAD = "search-side"
+
+
+def _calls_by_thread(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """Names of the threads that call vision.local.<name> from now on."""
+    threads: list[str] = []
+    original: Callable[..., object] = getattr(local, name)
+
+    def spy(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(local, name, spy)
+    return threads
+
+
+@pytest.fixture(scope="module")
+def studio_pictures() -> list[Image.Image]:
+    return [Image.open(GROCERY / row["imageUrl"]).convert("RGB") for row in grocery_rows(81)[::9]]
+
+
+def test_verify_in_two_parts_counts_each_candidate_as_if_alone(
+    studio_pictures: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = [local.catalog_local(picture) for picture in studio_pictures]
+    photo = studio_pictures[4].rotate(12, expand=True, fillcolor=(90, 110, 70)).crop((20, 20, 260, 260))
+    query = local.query_local(photo)
+
+    threads = _calls_by_thread(monkeypatch, "mutual_matches")
+    together = local.verify(query, catalog)
+
+    assert len(threads) == 2 and "MainThread" in threads  # one half here, the other on the pool
+    assert any(name.startswith(POOL_THREAD) for name in threads)
+    assert together == [local.verify(query, [candidate])[0] for candidate in catalog]
+    assert together[4] >= MIN_INLIERS and together[4] == max(together)
+
+
+def test_verify_of_one_or_no_candidate_stays_on_the_calling_thread(
+    studio_pictures: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    candidate = local.catalog_local(studio_pictures[0])
+    threads = _calls_by_thread(monkeypatch, "mutual_matches")
+    assert local.verify(local.query_local(studio_pictures[0]), [candidate])[0] >= MIN_INLIERS
+    assert local.verify(local.query_local(studio_pictures[0]), []) == []
+    assert threads == ["MainThread", "MainThread"]
+
+
+def test_the_photo_s_local_features_computed_early_equal_the_late_ones(
+    engine: Engine, studio_pictures: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = studio_pictures[2].resize((300, 260))
+    threads = _calls_by_thread(monkeypatch, "query_local")
+
+    early = engine.query_features(photo, local_early=True)
+    late = engine.query_features(photo)
+    early_local, late_local = engine._query_local(early), engine._query_local(late)
+
+    assert threads[0].startswith(POOL_THREAD) and threads[1] == "MainThread"
+    assert np.array_equal(early.vectors, late.vectors)
+    assert np.array_equal(early_local.points, late_local.points)
+    assert np.array_equal(early_local.descriptors, late_local.descriptors)
+    assert np.array_equal(early_local.hist, late_local.hist)
+    assert np.array_equal(engine._query_hist(early), late_local.hist)
+
+
+def test_a_search_bound_for_the_full_re_rank_starts_its_photo_s_part_early(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = get_local_index().searcher
+    image = prepare_image(small_catalog[5].picture.read_bytes()).image
+    threads = _calls_by_thread(monkeypatch, "query_local")
+
+    result = served.search(image, limit=5)
+
+    assert not result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert len(threads) == 1 and threads[0].startswith(POOL_THREAD)
+    assert "local_future" not in result.query.state  # taken by the re-rank
+
+
+def test_a_busy_search_does_not_compute_the_photo_s_sift_at_all(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = get_local_index().searcher
+    busy = LocalSearcher(served.engine, served.store, served.source)
+    busy.light_only = True
+    threads = _calls_by_thread(monkeypatch, "query_local")
+
+    result = busy.search(prepare_image(small_catalog[5].picture.read_bytes()).image, limit=5)
+
+    assert result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert threads == []
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
+def test_numpy_s_blas_gets_one_thread_unless_told_otherwise(given: str | None, expected: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = "import snapshop_site, os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [expected, "1"]
