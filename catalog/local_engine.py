@@ -123,7 +123,7 @@ class LocalSearcher:
     ) -> LocalResult:
         with self.in_flight.track():
             # A search that looks bound for the full re-rank starts its photo's part of it at once, on the
-            # other core (vision.parallel); if the process got busy meanwhile, that work is just dropped.
+            # other core (vision.parallel); if the process got busy meanwhile, its result goes unused.
             query = self.engine.query_features(image, region, local_early=self.rerank and not self._busy())
             depth = max(limit * PICTURES_PER_CARD, self.rerank_depth)
             matches = self.store.search_best(query.vectors, depth, flt)
