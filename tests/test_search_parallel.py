@@ -121,5 +121,6 @@ def test_numpy_s_blas_gets_one_thread_unless_told_otherwise(given: str | None, e
     if given is not None:
         env["OPENBLAS_NUM_THREADS"] = given
     code = "import snapshop_site, os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.split() == [expected, "1"]
