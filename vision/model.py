@@ -62,7 +62,9 @@ class FeatureNet:
     def feature_maps(self, pixels: np.ndarray) -> np.ndarray:
         """pixels: (N, side, side, 3) uint8 or float RGB -> (N, dim, h, w) float32."""
         batch = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
-        # One run at a time per process: onnxruntime already uses every core for one image.
+        # One run at a time per session. A run already keeps its threads' cores busy (with the default one
+        # thread, the search's SIFT has the other core: vision.parallel); more runs at once would only share
+        # the cores, each with its own buffers.
         with self._lock:
             (out,) = self.session.run(None, {self.input_name: batch})
         return np.asarray(out, dtype=np.float32)
