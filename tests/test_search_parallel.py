@@ -16,12 +16,11 @@ from PIL import Image
 
 from catalog.index import get_local_index
 from catalog.local_engine import LocalSearcher
-from tests.conftest import CatalogItem, grocery_rows
+from tests.conftest import GROCERY, CatalogItem, grocery_rows
 from vision import local
 from vision.engine import MIN_INLIERS, Engine
 from vision.prepare import prepare_image
 
-GROCERY = Path("/work/shared/eval/grocery")
 POOL_THREAD = "search-side"
 
 
