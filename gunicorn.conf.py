@@ -22,12 +22,10 @@ graceful_timeout = 5
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 
 # Each worker runs several searches at once on its threads, and the workers share the cores: the math
-# libraries must not start a thread per core each on top of that (numpy's BLAS in SIFT and its check).
-# Set before the workers import them; an explicit environment setting wins.
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
-# The same for the network: one forward pass per worker thread at a time already keeps the cores busy
-# under load, and a pass on one thread costs 17 ms of CPU against 21 ms on two (vision/model.py).
+# libraries must not start a thread per core each on top of that. numpy's BLAS gets one thread from
+# snapshop_site/__init__.py, which every worker imports first. The network gets cores / workers: one
+# forward pass per worker at a time already keeps the cores busy under load, and a pass on one thread costs
+# 17 ms of CPU against 21 ms on two (vision/model.py). An explicit environment setting wins.
 os.environ.setdefault("SNAPSHOP_MODEL_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
 
 
