@@ -3,7 +3,7 @@
 Numpy's BLAS (OpenBLAS) would start a thread per core for each matrix product. A search already spreads
 its own work over the cores (vision.parallel), and SIFT's many small products only lose on threads that
 busy-wait. Set here, before anything imports numpy: manage.py, the WSGI app and the tests load this
-package first. An explicit environment setting wins (gunicorn.conf.py sets the same).
+package first (gunicorn workers too). An explicit environment setting wins.
 """
 
 import os
