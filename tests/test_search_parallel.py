@@ -8,14 +8,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from catalog.cpu_load import CpuMeter
 from catalog.index import get_local_index
-from catalog.local_engine import LocalSearcher
+from catalog.local_engine import InFlight, LocalSearcher
 from tests.conftest import GROCERY, CatalogItem, grocery_rows
 from vision import local
 from vision.engine import MIN_INLIERS, Engine
@@ -112,6 +114,76 @@ def test_a_busy_search_does_not_compute_the_photo_s_sift_at_all(
 
     assert result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
     assert threads == []
+
+
+class ScriptedMeter(CpuMeter):
+    """A CPU meter reading the given busy shares one after another (then the last one again)."""
+
+    def __init__(self, *readings: float) -> None:
+        super().__init__()
+        self.readings = list(readings)
+
+    def busy(self) -> float:
+        return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
+
+
+def _another_search_enters_during_the_pass(
+    searcher: LocalSearcher, monkeypatch: pytest.MonkeyPatch, stack: ExitStack
+) -> None:
+    """From now on, a second search enters the searcher's engine while this one's model pass runs."""
+    original = searcher.engine.query_features
+
+    def pass_with_arrival(*args: object, **kwargs: object) -> object:
+        features = original(*args, **kwargs)  # type: ignore[arg-type]
+        stack.enter_context(searcher.in_flight.track())
+        return features
+
+    monkeypatch.setattr(searcher.engine, "query_features", pass_with_arrival)
+
+
+def test_a_search_that_started_its_sift_early_keeps_the_full_re_rank_when_another_enters(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = get_local_index().searcher
+    searcher = LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight())
+    image = prepare_image(small_catalog[5].picture.read_bytes()).image
+    threads = _calls_by_thread(monkeypatch, "query_local")
+
+    with ExitStack() as arrivals:
+        _another_search_enters_during_the_pass(searcher, monkeypatch, arrivals)
+        result = searcher.search(image, limit=5)
+        assert searcher.in_flight.count == 1  # the newcomer, still in the engine
+
+    assert not result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert len(threads) == 1 and threads[0].startswith(POOL_THREAD)  # its early SIFT is the one used
+    assert "local_future" not in result.query.state
+
+
+def test_a_search_that_found_another_in_the_engine_before_its_pass_stays_light(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = get_local_index().searcher
+    searcher = LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight())
+    threads = _calls_by_thread(monkeypatch, "query_local")
+
+    with searcher.in_flight.track():  # already there when this search arrives, and through its pass
+        result = searcher.search(prepare_image(small_catalog[5].picture.read_bytes()).image, limit=5)
+
+    assert result.rerank_skipped and threads == []
+
+
+def test_a_machine_busy_after_the_pass_still_sends_an_early_search_to_the_light_re_rank(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = get_local_index().searcher
+    meter = ScriptedMeter(0.2, 0.95)  # calm before the pass, saturated after it
+    searcher = LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight(), max_cpu=0.85, cpu=meter)
+    threads = _calls_by_thread(monkeypatch, "query_local")
+
+    result = searcher.search(prepare_image(small_catalog[5].picture.read_bytes()).image, limit=5)
+
+    assert result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert len(threads) == 1  # it had started early, and still gives way to the machine's load
 
 
 @pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
