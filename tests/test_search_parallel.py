@@ -172,6 +172,29 @@ def test_a_search_that_found_another_in_the_engine_before_its_pass_stays_light(
     assert result.rerank_skipped and threads == []
 
 
+def test_a_search_that_found_another_on_entering_stays_light_when_alone_after_its_pass(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = get_local_index().searcher
+    searcher = LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight())
+    threads = _calls_by_thread(monkeypatch, "query_local")
+    original = searcher.engine.query_features
+    with ExitStack() as other:
+        other.enter_context(searcher.in_flight.track())  # in the engine when this search arrives
+
+        def pass_then_the_other_leaves(*args: object, **kwargs: object) -> object:
+            features = original(*args, **kwargs)  # type: ignore[arg-type]
+            other.close()
+            return features
+
+        monkeypatch.setattr(searcher.engine, "query_features", pass_then_the_other_leaves)
+        result = searcher.search(prepare_image(small_catalog[5].picture.read_bytes()).image, limit=5)
+
+    assert searcher.in_flight.count == 0
+    assert result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert threads == []  # no SIFT started one pass late
+
+
 def test_a_machine_busy_after_the_pass_still_sends_an_early_search_to_the_light_re_rank(
     small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:

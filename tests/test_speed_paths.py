@@ -144,11 +144,10 @@ def test_concurrent_searches_beyond_the_limit_skip_the_re_rank(small_catalog: li
     items = small_catalog[:6]
     local = searcher()
     results = concurrent_searches(local, [item.picture.read_bytes() for item in items])
-    # Six searches share one engine (its forward passes take turns): the ones finding others in flight step aside.
-    # At most two do not: the one that entered alone keeps the re-rank it started (its SIFT ran beside its
-    # pass), and the last may find itself alone again once its pass is over.
+    # Six searches share one engine (its forward passes take turns): the ones finding others in flight on entering
+    # step aside, even those alone again after their pass.
     skipped = [r.rerank_skipped for r in results]
-    assert skipped.count(True) >= 4
+    assert any(skipped) and skipped.count(False) <= 1
     for item, result in zip(items, results, strict=True):
         assert result.hits[0].sku_id == item.product.sku_id
     assert PROCESS_IN_FLIGHT.count == 0
