@@ -127,6 +127,16 @@ class ScriptedMeter(CpuMeter):
         return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
 
 
+def _searcher_of_its_own(*, max_cpu: float = 0.0, cpu: CpuMeter | None = None) -> LocalSearcher:
+    """The served catalog's searcher with its own count of searches in flight (and CPU limit, if given)."""
+    served = get_local_index().searcher
+    return LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight(), max_cpu=max_cpu, cpu=cpu)
+
+
+def _photo(item: CatalogItem) -> Image.Image:
+    return prepare_image(item.picture.read_bytes()).image
+
+
 def _another_search_enters_during_the_pass(
     searcher: LocalSearcher, monkeypatch: pytest.MonkeyPatch, stack: ExitStack
 ) -> None:
@@ -144,14 +154,12 @@ def _another_search_enters_during_the_pass(
 def test_a_search_that_started_its_sift_early_keeps_the_full_re_rank_when_another_enters(
     small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served = get_local_index().searcher
-    searcher = LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight())
-    image = prepare_image(small_catalog[5].picture.read_bytes()).image
+    searcher = _searcher_of_its_own()
     threads = _calls_by_thread(monkeypatch, "query_local")
 
     with ExitStack() as arrivals:
         _another_search_enters_during_the_pass(searcher, monkeypatch, arrivals)
-        result = searcher.search(image, limit=5)
+        result = searcher.search(_photo(small_catalog[5]), limit=5)
         assert searcher.in_flight.count == 1  # the newcomer, still in the engine
 
     assert not result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
@@ -162,12 +170,11 @@ def test_a_search_that_started_its_sift_early_keeps_the_full_re_rank_when_anothe
 def test_a_search_that_found_another_in_the_engine_before_its_pass_stays_light(
     small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served = get_local_index().searcher
-    searcher = LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight())
+    searcher = _searcher_of_its_own()
     threads = _calls_by_thread(monkeypatch, "query_local")
 
     with searcher.in_flight.track():  # already there when this search arrives, and through its pass
-        result = searcher.search(prepare_image(small_catalog[5].picture.read_bytes()).image, limit=5)
+        result = searcher.search(_photo(small_catalog[5]), limit=5)
 
     assert result.rerank_skipped and threads == []
 
@@ -175,8 +182,7 @@ def test_a_search_that_found_another_in_the_engine_before_its_pass_stays_light(
 def test_a_search_that_found_another_on_entering_stays_light_when_alone_after_its_pass(
     small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served = get_local_index().searcher
-    searcher = LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight())
+    searcher = _searcher_of_its_own()
     threads = _calls_by_thread(monkeypatch, "query_local")
     original = searcher.engine.query_features
     with ExitStack() as other:
@@ -188,7 +194,7 @@ def test_a_search_that_found_another_on_entering_stays_light_when_alone_after_it
             return features
 
         monkeypatch.setattr(searcher.engine, "query_features", pass_then_the_other_leaves)
-        result = searcher.search(prepare_image(small_catalog[5].picture.read_bytes()).image, limit=5)
+        result = searcher.search(_photo(small_catalog[5]), limit=5)
 
     assert searcher.in_flight.count == 0
     assert result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
@@ -198,12 +204,10 @@ def test_a_search_that_found_another_on_entering_stays_light_when_alone_after_it
 def test_a_machine_busy_after_the_pass_still_sends_an_early_search_to_the_light_re_rank(
     small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served = get_local_index().searcher
-    meter = ScriptedMeter(0.2, 0.95)  # calm before the pass, saturated after it
-    searcher = LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight(), max_cpu=0.85, cpu=meter)
+    searcher = _searcher_of_its_own(max_cpu=0.85, cpu=ScriptedMeter(0.2, 0.95))  # calm before the pass, not after
     threads = _calls_by_thread(monkeypatch, "query_local")
 
-    result = searcher.search(prepare_image(small_catalog[5].picture.read_bytes()).image, limit=5)
+    result = searcher.search(_photo(small_catalog[5]), limit=5)
 
     assert result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
     assert len(threads) == 1  # it had started early, and still gives way to the machine's load
