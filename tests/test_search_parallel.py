@@ -137,18 +137,18 @@ def _photo(item: CatalogItem) -> Image.Image:
     return prepare_image(item.picture.read_bytes()).image
 
 
-def _another_search_enters_during_the_pass(
-    searcher: LocalSearcher, monkeypatch: pytest.MonkeyPatch, stack: ExitStack
+def _at_the_end_of_each_pass(
+    searcher: LocalSearcher, monkeypatch: pytest.MonkeyPatch, event: Callable[[], object]
 ) -> None:
-    """From now on, a second search enters the searcher's engine while this one's model pass runs."""
+    """From now on, `event` happens just after each model pass of the searcher's engine (before the re-rank)."""
     original = searcher.engine.query_features
 
-    def pass_with_arrival(*args: object, **kwargs: object) -> object:
+    def pass_then_event(*args: object, **kwargs: object) -> object:
         features = original(*args, **kwargs)  # type: ignore[arg-type]
-        stack.enter_context(searcher.in_flight.track())
+        event()
         return features
 
-    monkeypatch.setattr(searcher.engine, "query_features", pass_with_arrival)
+    monkeypatch.setattr(searcher.engine, "query_features", pass_then_event)
 
 
 def test_a_search_that_started_its_sift_early_keeps_the_full_re_rank_when_another_enters(
@@ -158,7 +158,8 @@ def test_a_search_that_started_its_sift_early_keeps_the_full_re_rank_when_anothe
     threads = _calls_by_thread(monkeypatch, "query_local")
 
     with ExitStack() as arrivals:
-        _another_search_enters_during_the_pass(searcher, monkeypatch, arrivals)
+        # another search enters the engine during this one's pass
+        _at_the_end_of_each_pass(searcher, monkeypatch, lambda: arrivals.enter_context(searcher.in_flight.track()))
         result = searcher.search(_photo(small_catalog[5]), limit=5)
         assert searcher.in_flight.count == 1  # the newcomer, still in the engine
 
@@ -184,16 +185,9 @@ def test_a_search_that_found_another_on_entering_stays_light_when_alone_after_it
 ) -> None:
     searcher = _searcher_of_its_own()
     threads = _calls_by_thread(monkeypatch, "query_local")
-    original = searcher.engine.query_features
     with ExitStack() as other:
         other.enter_context(searcher.in_flight.track())  # in the engine when this search arrives
-
-        def pass_then_the_other_leaves(*args: object, **kwargs: object) -> object:
-            features = original(*args, **kwargs)  # type: ignore[arg-type]
-            other.close()
-            return features
-
-        monkeypatch.setattr(searcher.engine, "query_features", pass_then_the_other_leaves)
+        _at_the_end_of_each_pass(searcher, monkeypatch, other.close)  # and gone when its pass is over
         result = searcher.search(_photo(small_catalog[5]), limit=5)
 
     assert searcher.in_flight.count == 0
