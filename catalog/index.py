@@ -109,6 +109,7 @@ class LocalIndex:
             DatabaseSource(self.engine.net),
             rerank=settings.SNAPSHOP_RERANK,
             max_in_flight=settings.SNAPSHOP_RERANK_MAX_IN_FLIGHT,
+            max_quick_in_flight=settings.SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT,
             max_cpu=settings.SNAPSHOP_RERANK_MAX_CPU / 100,
         )
 

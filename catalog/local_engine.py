@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from PIL import Image
 
@@ -30,6 +30,11 @@ PICTURES_PER_CARD = 3
 # time) always gets the full re-rank, whoever arrives during its model pass (see LocalSearcher.search).
 # 0 turns the brownout off (always re-rank).
 RERANK_MAX_IN_FLIGHT = 1
+# Between the two, a second tier: while no more than this many searches are in the engine on entering, one
+# beyond RERANK_MAX_IN_FLIGHT still gets the quick re-rank, the SIFT check of a smaller copy of the photo
+# against fewer candidates (~40 % of the full check's CPU; val R@1 0.618 against the light re-rank's 0.554,
+# train 0.521 against 0.382, most of it on packaged goods). 0 or RERANK_MAX_IN_FLIGHT: no quick tier.
+RERANK_QUICK_MAX_IN_FLIGHT = 2
 # The same when the machine's processors were busier than this share over the last half second
 # (catalog.cpu_load): every worker process sees it, however the server spreads searches over them.
 # 0 (the default here, for evaluations and benchmarks) turns it off; the web server's setting is
@@ -39,6 +44,9 @@ RERANK_MAX_CPU = 0.0
 # colour and views of each picture's extras, kept per process for this many pictures (~11 KB each), so that
 # under load the ~100 KB extras are not read from the database again and again (3 ms a search).
 LIGHT_CACHE_SIZE = 5_000
+
+# How a search was re-ranked: fully, quickly or lightly (see above), or not at all (re-ranking turned off).
+Rerank = Literal["full", "quick", "light", "off"]
 
 
 class InFlight:
@@ -83,8 +91,12 @@ class CatalogSource(Protocol):
 class LocalResult:
     hits: list[ProductHit]
     query: QueryFeatures
-    # The full re-rank was wanted but the process was busy (see RERANK_MAX_IN_FLIGHT): only the light one ran.
-    rerank_skipped: bool = False
+    rerank: Rerank = "full"
+
+    @property
+    def rerank_skipped(self) -> bool:
+        """The SIFT check was wanted but the server was too busy for it (see RERANK_MAX_IN_FLIGHT)."""
+        return self.rerank == "light"
 
 
 class LocalSearcher:
@@ -96,6 +108,7 @@ class LocalSearcher:
         *,
         rerank: bool = True,
         max_in_flight: int = RERANK_MAX_IN_FLIGHT,
+        max_quick_in_flight: int = RERANK_QUICK_MAX_IN_FLIGHT,
         in_flight: InFlight | None = None,
         max_cpu: float = RERANK_MAX_CPU,
         cpu: CpuMeter | None = None,
@@ -107,10 +120,11 @@ class LocalSearcher:
         # the order is the vector store's cosine order.
         self.rerank = rerank
         self.max_in_flight = max_in_flight
+        self.max_quick_in_flight = max_quick_in_flight
         self.in_flight = in_flight or PROCESS_IN_FLIGHT
         self.max_cpu = max_cpu
         self.cpu = cpu or PROCESS_CPU
-        self.light_only = False  # re-rank lightly whatever the load (`manage.py evaluate --busy`)
+        self.forced: Rerank | None = None  # this re-rank whatever the load (`manage.py evaluate --busy/--quick`)
         self._light: OrderedDict[int, LightFeatures] = OrderedDict()
         self._light_lock = threading.Lock()
 
@@ -123,25 +137,37 @@ class LocalSearcher:
         flt: Filter | None = None,
     ) -> LocalResult:
         with self.in_flight.track():
-            # A search that looks bound for the full re-rank starts its photo's part of it at once, on the
+            # A search that will be re-ranked with a SIFT check starts its photo's part of it at once, on the
             # other core (vision.parallel), beside the model pass.
-            early = self.rerank and not self._busy()
-            query = self.engine.query_features(image, region, local_early=early)
+            tier = self._tier_on_entry()
+            query = self.engine.query_features(
+                image, region, local_early=tier in ("full", "quick"), quick=tier == "quick"
+            )
             depth = max(limit * PICTURES_PER_CARD, self.rerank_depth)
             matches = self.store.search_best(query.vectors, depth, flt)
-            # The full re-rank is decided on entry. A search that started early has by now paid for its photo's
+            # The re-rank is decided on entry. A search that started early has by now paid for its photo's
             # SIFT, about as long as the pass (~60 % of the full re-rank's CPU), so another search entering
             # meanwhile does not take it back; only a busy machine (the CPU meter) does. A search that was not
-            # alone on entry stays light even if it is alone now: its SIFT would only start now, one pass
+            # alone on entry stays as it was even if it is alone now: its SIFT would only start now, one pass
             # late, and those late re-ranks made the slowest answers under load (gunicorn at 6 and 9/s:
             # p99 530 -> 402 and 560 -> 424 ms, for 5-6 % more light re-ranks).
-            busy = self.rerank and (not early or self.machine_busy())
-            ranked = self._rerank(query, matches, self.rerank_depth, light=busy)
-            return LocalResult(hits=self._cards(ranked, limit), query=query, rerank_skipped=busy)
+            if tier in ("full", "quick") and self.forced is None and self.machine_busy():
+                tier = "light"
+            ranked = self._rerank(query, matches, self.rerank_depth, tier=tier)
+            return LocalResult(hits=self._cards(ranked, limit), query=query, rerank=tier)
 
-    def _busy(self) -> bool:
-        """The full re-rank would cost too much now: only the light one (see RERANK_MAX_IN_FLIGHT)."""
-        return self.light_only or 0 < self.max_in_flight < self.in_flight.count or self.machine_busy()
+    def _tier_on_entry(self) -> Rerank:
+        """The re-rank this search can afford as it enters (see RERANK_MAX_IN_FLIGHT and the quick tier)."""
+        if not self.rerank:
+            return "off"
+        if self.forced is not None:
+            return self.forced
+        if self.machine_busy():
+            return "light"
+        count = self.in_flight.count
+        if self.max_in_flight <= 0 or count <= self.max_in_flight:
+            return "full"
+        return "quick" if count <= self.max_quick_in_flight else "light"
 
     def machine_busy(self) -> bool:
         return 0 < self.max_cpu <= self.cpu.busy()
@@ -150,19 +176,18 @@ class LocalSearcher:
     def rerank_depth(self) -> int:
         return self.engine.rerank_depth if self.rerank else 0
 
-    def _rerank(
-        self, query: QueryFeatures, matches: list[Match], depth: int, *, light: bool = False
-    ) -> list[Candidate]:
-        if depth == 0:
+    def _rerank(self, query: QueryFeatures, matches: list[Match], depth: int, *, tier: Rerank) -> list[Candidate]:
+        if depth == 0 or tier == "off":
             return [Candidate(m.key, m.score) for m in matches]
         head, tail = matches[:depth], matches[depth:]
-        if light:
+        if tier == "light":
             found = self.light_features([m.key for m in head])
             candidates = [Candidate(m.key, m.score) for m in head]
             reranked = self.engine.light_rerank(query, candidates, [found.get(m.key) for m in head])
         else:
             extras = self.source.extras([m.key for m in head]) if head else {}
-            reranked = self.engine.rerank(query, [Candidate(m.key, m.score, extras.get(m.key, b"")) for m in head])
+            candidates = [Candidate(m.key, m.score, extras.get(m.key, b"")) for m in head]
+            reranked = self.engine.rerank(query, candidates, quick=tier == "quick")
         rest = [Candidate(m.key, m.score) for m in tail]
         if reranked and rest:
             # Pictures below the re-ranked head never outrank it.

@@ -189,6 +189,8 @@ SNAPSHOP_SIMILARITY_FLOOR = env_float("SNAPSHOP_SIMILARITY_FLOOR", 0.35)
 SNAPSHOP_RERANK = env_bool("SNAPSHOP_RERANK", True)
 # Searches re-ranked at once per process; the others skip the colour + SIFT check (brownout) and say so.
 SNAPSHOP_RERANK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_MAX_IN_FLIGHT", 1)
+# Up to this many searches in the process, one beyond the above still gets the quick SIFT check; 0: none.
+SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT", 2)
 # ... and when the machine's processors were busier than this (percent) over the last half second; 0: never.
 SNAPSHOP_RERANK_MAX_CPU = env_float("SNAPSHOP_RERANK_MAX_CPU", 85.0)
 

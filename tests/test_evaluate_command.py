@@ -5,12 +5,14 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from PIL import Image
 
 from catalog.models import Product
 from search.models import Search
 from tests.conftest import GROCERY, grocery_rows
 from tests.images import encode
+from vision import local
 
 
 @pytest.fixture
@@ -61,3 +63,34 @@ def test_evaluate_leaves_the_app_catalog_and_history_alone(
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 2
     assert Product.objects.count() == 0
     assert Search.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("option", "checks"), [("--quick", [True] * 4), ("--busy", []), (None, [False] * 4)])
+def test_evaluate_answers_as_a_busy_server_would_when_told(
+    tiny_eval: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: str | None,
+    checks: list[bool],
+) -> None:
+    """--quick: every photo gets the quick SIFT check; --busy: none (the light re-rank); neither: the full one."""
+    quick_or_not: list[bool] = []
+    original = local.query_local
+
+    def spy(photo: Image.Image, *, quick: bool = False) -> local.LocalFeatures:
+        quick_or_not.append(quick)
+        return original(photo, quick=quick)
+
+    monkeypatch.setattr(local, "query_local", spy)
+    catalog, queries = tiny_eval
+    call_command("evaluate", str(catalog), str(queries), *([option] if option else []), verbosity=0)
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["n"] == 4 and report["r1"] == 1.0
+    assert quick_or_not == checks
+
+
+def test_evaluate_takes_one_busy_mode_at_a_time(tiny_eval: tuple[Path, Path]) -> None:
+    catalog, queries = tiny_eval
+    with pytest.raises(CommandError):
+        call_command("evaluate", str(catalog), str(queries), "--busy", "--quick", verbosity=0)

@@ -82,7 +82,7 @@ def test_a_busy_search_is_re_ranked_lightly_and_reads_each_picture_once(small_ca
     served = get_local_index().searcher
     source = CountingSource()
     busy = LocalSearcher(served.engine, served.store, source)
-    busy.light_only = True
+    busy.forced = "light"
     image = prepare_image(small_catalog[3].picture.read_bytes()).image
     first = busy.search(image, limit=5)
     assert first.rerank_skipped  # the full check was skipped, and the page says so
@@ -118,7 +118,7 @@ def test_a_busy_search_does_not_compute_missing_extras(small_catalog: list[Catal
     ProductImage.objects.update(extras=None)
     served = get_local_index().searcher
     busy = LocalSearcher(served.engine, served.store, served.source)
-    busy.light_only = True
+    busy.forced = "light"
     item = small_catalog[5]
     result = busy.search(prepare_image(item.picture.read_bytes()).image, limit=5)
     assert result.rerank_skipped and result.hits[0].sku_id == item.product.sku_id

@@ -107,7 +107,7 @@ def test_a_busy_search_does_not_compute_the_photo_s_sift_at_all(
 ) -> None:
     served = get_local_index().searcher
     busy = LocalSearcher(served.engine, served.store, served.source)
-    busy.light_only = True
+    busy.forced = "light"
     threads = _calls_by_thread(monkeypatch, "query_local")
 
     result = busy.search(prepare_image(small_catalog[5].picture.read_bytes()).image, limit=5)
@@ -127,14 +127,36 @@ class ScriptedMeter(CpuMeter):
         return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
 
 
-def _searcher_of_its_own(*, max_cpu: float = 0.0, cpu: CpuMeter | None = None) -> LocalSearcher:
-    """The served catalog's searcher with its own count of searches in flight (and CPU limit, if given)."""
+def _searcher_of_its_own(*, max_cpu: float = 0.0, cpu: CpuMeter | None = None, quick: int = 2) -> LocalSearcher:
+    """The served catalog's searcher with its own count of searches in flight (and CPU limit, if given); up to
+    `quick` searches in flight, one beyond the first gets the quick check."""
     served = get_local_index().searcher
-    return LocalSearcher(served.engine, served.store, served.source, in_flight=InFlight(), max_cpu=max_cpu, cpu=cpu)
+    return LocalSearcher(
+        served.engine,
+        served.store,
+        served.source,
+        in_flight=InFlight(),
+        max_quick_in_flight=quick,
+        max_cpu=max_cpu,
+        cpu=cpu,
+    )
 
 
 def _photo(item: CatalogItem) -> Image.Image:
     return prepare_image(item.picture.read_bytes()).image
+
+
+def _candidates_verified(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many candidates each SIFT check (vision.local.verify) is given from now on."""
+    counts: list[int] = []
+    original = local.verify
+
+    def spy(query: local.LocalFeatures, catalog: list[local.LocalFeatures]) -> list[int]:
+        counts.append(len(catalog))
+        return original(query, catalog)
+
+    monkeypatch.setattr(local, "verify", spy)
+    return counts
 
 
 def _at_the_end_of_each_pass(
@@ -168,19 +190,51 @@ def test_a_search_that_started_its_sift_early_keeps_the_full_re_rank_when_anothe
     assert "local_future" not in result.query.state
 
 
-def test_a_search_that_found_another_in_the_engine_before_its_pass_stays_light(
+def test_a_search_that_found_another_in_the_engine_gets_the_quick_check_started_early(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searcher = _searcher_of_its_own()
+    threads = _calls_by_thread(monkeypatch, "query_local")
+    checked = _candidates_verified(monkeypatch)
+    monkeypatch.setattr(searcher.engine, "quick_verify_depth", 5)  # of the 12 pictures, all in the full check
+
+    with searcher.in_flight.track():  # already there when this search arrives, and through its pass
+        result = searcher.search(_photo(small_catalog[5]), limit=5)
+
+    assert result.rerank == "quick" and not result.rerank_skipped
+    assert result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert len(threads) == 1 and threads[0].startswith(POOL_THREAD)  # beside its pass, as the full check's
+    quick = result.query.state["local_quick"]
+    assert isinstance(quick, local.LocalFeatures) and "local" not in result.query.state
+    assert max(quick.shape) == local.QUICK_SIFT_SIDE and quick.keypoints <= local.QUICK_KEYPOINTS
+    assert checked == [5]
+
+
+def test_a_search_that_found_two_others_in_the_engine_is_light(
     small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     searcher = _searcher_of_its_own()
     threads = _calls_by_thread(monkeypatch, "query_local")
 
-    with searcher.in_flight.track():  # already there when this search arrives, and through its pass
+    with searcher.in_flight.track(), searcher.in_flight.track():
+        result = searcher.search(_photo(small_catalog[5]), limit=5)
+
+    assert result.rerank == "light" and result.rerank_skipped and threads == []
+
+
+def test_without_the_quick_tier_a_search_that_found_another_in_the_engine_is_light(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searcher = _searcher_of_its_own(quick=0)
+    threads = _calls_by_thread(monkeypatch, "query_local")
+
+    with searcher.in_flight.track():
         result = searcher.search(_photo(small_catalog[5]), limit=5)
 
     assert result.rerank_skipped and threads == []
 
 
-def test_a_search_that_found_another_on_entering_stays_light_when_alone_after_its_pass(
+def test_a_search_that_found_another_on_entering_keeps_the_quick_check_when_alone_after_its_pass(
     small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     searcher = _searcher_of_its_own()
@@ -191,8 +245,21 @@ def test_a_search_that_found_another_on_entering_stays_light_when_alone_after_it
         result = searcher.search(_photo(small_catalog[5]), limit=5)
 
     assert searcher.in_flight.count == 0
-    assert result.rerank_skipped and result.hits[0].sku_id == small_catalog[5].product.sku_id
-    assert threads == []  # no SIFT started one pass late
+    assert result.rerank == "quick" and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert len(threads) == 1  # its quick SIFT only: no full one started one pass late
+
+
+def test_a_machine_busy_after_the_pass_sends_a_quick_search_to_the_light_re_rank(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searcher = _searcher_of_its_own(max_cpu=0.85, cpu=ScriptedMeter(0.2, 0.95))
+    checked = _candidates_verified(monkeypatch)
+
+    with searcher.in_flight.track():
+        result = searcher.search(_photo(small_catalog[5]), limit=5)
+
+    assert result.rerank == "light" and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert checked == []
 
 
 def test_a_machine_busy_after_the_pass_still_sends_an_early_search_to_the_light_re_rank(

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils.html import escape
 from PIL import Image
 
 from catalog.index import get_local_index
@@ -22,6 +23,7 @@ from tests.images import encode, textured
 from vision.prepare import prepare_image
 
 BUSY_TEXT = "skipped the detailed picture check"
+QUICK_TEXT = "had a shorter picture check"
 
 
 def pixels(data: bytes) -> np.ndarray:
@@ -98,22 +100,31 @@ def searcher() -> LocalSearcher:
     return get_local_index().searcher
 
 
-def test_a_search_while_the_engine_is_busy_skips_the_re_rank_and_says_so(small_catalog: list[CatalogItem]) -> None:
+def test_a_search_while_the_engine_is_busy_gets_a_shorter_check_or_none_and_says_so(
+    small_catalog: list[CatalogItem],
+) -> None:
     item = small_catalog[2]
     data = item.picture.read_bytes()
     client = Client()
-    assert searcher().rerank and searcher().max_in_flight == 1
-    with PROCESS_IN_FLIGHT.track():  # another search is in the engine of this process
-        busy = client.post(
+    assert searcher().rerank and searcher().max_in_flight == 1 and searcher().max_quick_in_flight == 2
+
+    def post() -> str:
+        response = client.post(
             "/search/", {"photo": SimpleUploadedFile("a.jpg", data, "image/jpeg")}, headers={"HX-Request": "true"}
         )
-    alone = client.post(
-        "/search/", {"photo": SimpleUploadedFile("a.jpg", data, "image/jpeg")}, headers={"HX-Request": "true"}
-    )
-    assert busy.status_code == alone.status_code == 200
-    assert BUSY_TEXT in busy.content.decode() and BUSY_TEXT not in alone.content.decode()
-    first, second = Search.objects.order_by("pk")
-    assert BUSY_TEXT in first.notice and not second.notice  # kept in history for the admin
+        assert response.status_code == 200 and escape(item.product.name) in response.content.decode()
+        return response.content.decode()
+
+    with PROCESS_IN_FLIGHT.track():  # another search is in the engine of this process
+        quick = post()
+        with PROCESS_IN_FLIGHT.track():  # and a third
+            busy = post()
+    alone = post()
+    assert QUICK_TEXT in quick and BUSY_TEXT not in quick
+    assert BUSY_TEXT in busy and QUICK_TEXT not in busy
+    assert BUSY_TEXT not in alone and QUICK_TEXT not in alone
+    first, second, third = Search.objects.order_by("pk")  # kept in history for the admin
+    assert QUICK_TEXT in first.notice and BUSY_TEXT in second.notice and not third.notice
     for search in (first, second):
         top = search.hits.first()
         assert top is not None and top.sku_id == item.product.sku_id
@@ -145,9 +156,9 @@ def test_concurrent_searches_beyond_the_limit_skip_the_re_rank(small_catalog: li
     local = searcher()
     results = concurrent_searches(local, [item.picture.read_bytes() for item in items])
     # Six searches share one engine (its forward passes take turns): the ones finding others in flight on entering
-    # step aside, even those alone again after their pass.
-    skipped = [r.rerank_skipped for r in results]
-    assert any(skipped) and skipped.count(False) <= 1
+    # step aside (the second to the quick check, the others to none), even those alone again after their pass.
+    tiers = [r.rerank for r in results]
+    assert "light" in tiers and tiers.count("full") <= 1 and tiers.count("quick") <= 1
     for item, result in zip(items, results, strict=True):
         assert result.hits[0].sku_id == item.product.sku_id
     assert PROCESS_IN_FLIGHT.count == 0

@@ -15,9 +15,15 @@ from vision.model import ModelUnavailable
 from vision.prepare import PreparedImage
 
 logger = logging.getLogger(__name__)
-# Shown (and kept in history) when the engine was too busy for the detailed check (catalog.local_engine).
+# Shown (and kept in history) when the engine was too busy for the detailed check or gave a shorter one
+# (catalog.local_engine).
 BUSY_NOTICE = gettext_lazy(
     "Many people are searching right now, so these results skipped the detailed picture check. "
+    "Search again in a moment for the most precise order."
+)
+
+QUICK_NOTICE = gettext_lazy(
+    "Many people are searching right now, so these results had a shorter picture check. "
     "Search again in a moment for the most precise order."
 )
 
@@ -38,7 +44,7 @@ def search_local(
     except (StoreUnavailable, DatabaseError) as exc:
         logger.error("local catalog unavailable: %s", exc)
         raise EngineUnavailable(_("The product catalog is not available right now. Please try again later.")) from exc
-    notice = BUSY_NOTICE if result.rerank_skipped else ""
+    notice = {"light": BUSY_NOTICE, "quick": QUICK_NOTICE}.get(result.rerank, "")
     return BackendAnswer(hits=result.hits, answered_by="local", region=result.query.region, notice=str(notice))
 
 

@@ -29,10 +29,16 @@ class Command(BaseCommand):
         parser.add_argument("queries", type=Path)
         parser.add_argument("--json", type=Path, help="also write the JSON report to this file")
         parser.add_argument("--limit", type=int, help="evaluate at most N queries, spread evenly")
-        parser.add_argument(
+        tier = parser.add_mutually_exclusive_group()
+        tier.add_argument(
             "--busy",
             action="store_true",
             help="as a busy server answers: the light re-rank (colour and views, no SIFT) instead of the full one",
+        )
+        tier.add_argument(
+            "--quick",
+            action="store_true",
+            help="as a server with a few searches at once answers: the quick re-rank (a shorter SIFT check)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -51,7 +57,7 @@ class Command(BaseCommand):
             searcher, problems = build_memory_searcher(
                 engine, options["catalog"], rerank=settings.SNAPSHOP_RERANK, on_progress=bar.update
             )
-        searcher.light_only = options["busy"]
+        searcher.forced = "light" if options["busy"] else "quick" if options["quick"] else None
         for problem in problems:
             self.stderr.write(f"catalog: {problem}")
         index_seconds = time.perf_counter() - started
