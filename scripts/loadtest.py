@@ -11,10 +11,10 @@ that is the figure for "R searches/s with p99 <= X ms". Clients must be enough t
 
 Loopback only (127.0.0.1, ::1, localhost): it refuses any other host. Run the server with
 SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE=0, or the rate limit (rightly) answers 429.
-Prints searches/s, p50/p99 latency, errors by kind, how many answers skipped the re-rank because
-the server was busy (its notice), and checks that the history table grew by exactly the number of
-answered searches (--database: the server's SQLite file). --server-pid (gunicorn's master) also
-prints the CPU seconds the server's processes spent per answered search, the figure that still
+Prints searches/s, p50/p99 latency, errors by kind, how many answers skipped the re-rank's SIFT check
+or had its quick one because the server was busy (their notices), and checks that the history table
+grew by exactly the number of answered searches (--database: the server's SQLite file). --server-pid
+(gunicorn's master) also prints the CPU seconds the server's processes spent per answered search, the figure that still
 means something on a machine shared with other work: 2 cores / that = the searches/s 2 idle cores
 can serve.
 """
@@ -39,6 +39,7 @@ from urllib.parse import urlparse
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 BUSY_MARK = b"skipped the detailed picture check"  # search.backends.local.BUSY_NOTICE (English)
+QUICK_MARK = b"had a shorter picture check"  # search.backends.local.QUICK_NOTICE
 
 
 def loopback_only(url: str) -> None:
@@ -119,6 +120,7 @@ class Shopper(threading.Thread):
         self.errors: Counter[str] = Counter()
         self.answered = 0
         self.busy = 0
+        self.quick = 0
         self.empty = 0
         self.cookies: dict[str, str] = {}
         self.connection: http.client.HTTPConnection | None = None
@@ -171,6 +173,7 @@ class Shopper(threading.Thread):
             if status == 200 and b'class="card"' in content:
                 self.answered += 1
                 self.busy += BUSY_MARK in content
+                self.quick += QUICK_MARK in content
             elif status == 200 and b'data-error-code="no_results"' in content:
                 self.answered += 1  # an answer too (and recorded)
                 self.empty += 1
@@ -236,7 +239,11 @@ def main() -> int:
     print(f"searches/s {answered / elapsed:.2f}")
     busy = sum(s.busy for s in shoppers)
     empty = sum(s.empty for s in shoppers)
-    print(f"answered without the re-rank (server busy): {busy} of {answered}; with no results: {empty}")
+    quick = sum(s.quick for s in shoppers)
+    print(
+        f"answered without the re-rank's SIFT check (server busy): {busy} of {answered}; with its quick check: "
+        f"{quick}; with no results: {empty}"
+    )
     if args.server_pid and answered:
         per_search = cpu_used / answered
         print(f"server CPU {cpu_used:.1f} s, {per_search * 1000:.1f} ms per answered search "
