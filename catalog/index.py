@@ -111,6 +111,7 @@ class LocalIndex:
             max_in_flight=settings.SNAPSHOP_RERANK_MAX_IN_FLIGHT,
             max_quick_in_flight=settings.SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT,
             max_cpu=settings.SNAPSHOP_RERANK_MAX_CPU / 100,
+            max_quick_cpu=settings.SNAPSHOP_RERANK_QUICK_MAX_CPU / 100,
         )
 
     def _indexed_pictures(self) -> QuerySet[ProductImage]:

@@ -40,6 +40,11 @@ RERANK_QUICK_MAX_IN_FLIGHT = 2
 # 0 (the default here, for evaluations and benchmarks) turns it off; the web server's setting is
 # SNAPSHOP_RERANK_MAX_CPU.
 RERANK_MAX_CPU = 0.0
+# The quick tier only while the processors were less busy than this share: its SIFT is CPU that a loaded
+# machine lacks, and spent there it sent other searches to the light re-rank (without this limit, at 9/s on
+# the AMD EPYC: 33 full re-ranks of 360 instead of 65, p50 232 ms instead of 210). 0 (the default here, as
+# for RERANK_MAX_CPU) turns it off; the web server's setting is SNAPSHOP_RERANK_QUICK_MAX_CPU (80 %).
+RERANK_QUICK_MAX_CPU = 0.0
 # A busy search still gets the light re-rank (extra views and colour, no SIFT: ~1.6 ms). It reads only the
 # colour and views of each picture's extras, kept per process for this many pictures (~11 KB each), so that
 # under load the ~100 KB extras are not read from the database again and again (3 ms a search).
@@ -111,6 +116,7 @@ class LocalSearcher:
         max_quick_in_flight: int = RERANK_QUICK_MAX_IN_FLIGHT,
         in_flight: InFlight | None = None,
         max_cpu: float = RERANK_MAX_CPU,
+        max_quick_cpu: float = RERANK_QUICK_MAX_CPU,
         cpu: CpuMeter | None = None,
     ) -> None:
         self.engine = engine
@@ -123,6 +129,7 @@ class LocalSearcher:
         self.max_quick_in_flight = max_quick_in_flight
         self.in_flight = in_flight or PROCESS_IN_FLIGHT
         self.max_cpu = max_cpu
+        self.max_quick_cpu = max_quick_cpu
         self.cpu = cpu or PROCESS_CPU
         self.forced: Rerank | None = None  # this re-rank whatever the load (`manage.py evaluate --busy/--quick`)
         self._light: OrderedDict[int, LightFeatures] = OrderedDict()
@@ -150,8 +157,9 @@ class LocalSearcher:
             # meanwhile does not take it back; only a busy machine (the CPU meter) does. A search that was not
             # alone on entry stays as it was even if it is alone now: its SIFT would only start now, one pass
             # late, and those late re-ranks made the slowest answers under load (gunicorn at 6 and 9/s:
-            # p99 530 -> 402 and 560 -> 424 ms, for 5-6 % more light re-ranks).
-            if tier in ("full", "quick") and self.forced is None and self.machine_busy():
+            # p99 530 -> 402 and 560 -> 424 ms, for 5-6 % more light re-ranks). The quick check has little left
+            # to do after the pass (~5 ms of its ~75), so it is kept.
+            if tier == "full" and self.forced is None and self.machine_busy():
                 tier = "light"
             ranked = self._rerank(query, matches, self.rerank_depth, tier=tier)
             return LocalResult(hits=self._cards(ranked, limit), query=query, rerank=tier)
@@ -162,12 +170,15 @@ class LocalSearcher:
             return "off"
         if self.forced is not None:
             return self.forced
-        if self.machine_busy():
+        busy = self.cpu.busy()
+        if 0 < self.max_cpu <= busy:
             return "light"
         count = self.in_flight.count
         if self.max_in_flight <= 0 or count <= self.max_in_flight:
             return "full"
-        return "quick" if count <= self.max_quick_in_flight else "light"
+        if count <= self.max_quick_in_flight and not 0 < self.max_quick_cpu <= busy:
+            return "quick"
+        return "light"
 
     def machine_busy(self) -> bool:
         return 0 < self.max_cpu <= self.cpu.busy()

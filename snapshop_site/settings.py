@@ -193,6 +193,8 @@ SNAPSHOP_RERANK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_MAX_IN_FLIGHT", 1)
 SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT", 2)
 # ... and when the machine's processors were busier than this (percent) over the last half second; 0: never.
 SNAPSHOP_RERANK_MAX_CPU = env_float("SNAPSHOP_RERANK_MAX_CPU", 85.0)
+# ... and the quick check only while they were less busy than this (percent); 0: whatever the load.
+SNAPSHOP_RERANK_QUICK_MAX_CPU = env_float("SNAPSHOP_RERANK_QUICK_MAX_CPU", 80.0)
 
 # Catalog pictures fetched by URL (imports, products learnt from Juhe): see catalog/fetch.py.
 SNAPSHOP_LEARN_FROM_JUHE = env_bool("SNAPSHOP_LEARN_FROM_JUHE", True)

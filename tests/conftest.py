@@ -34,8 +34,9 @@ def isolated_files(settings, tmp_path: Path) -> Iterator[None]:
     settings.SNAPSHOP_INDEX_DIR = tmp_path / "index"
     settings.SNAPSHOP_BACKEND = "local"
     # The machine running the tests is as busy as the tests make it: the CPU brownout would make re-ranking
-    # depend on that. Its own tests (test_speed_paths.py) turn it on.
+    # depend on that. Its own tests (test_cpu_brownout.py, test_search_parallel.py) turn it on.
     settings.SNAPSHOP_RERANK_MAX_CPU = 0.0
+    settings.SNAPSHOP_RERANK_QUICK_MAX_CPU = 0.0
     reset_local_index()
     yield
     reset_local_index()

@@ -16,7 +16,7 @@ from django.test import Client
 
 from catalog.cpu_load import CpuMeter, read_jiffies
 from catalog.index import get_local_index, reset_local_index
-from catalog.local_engine import LocalSearcher
+from catalog.local_engine import PROCESS_IN_FLIGHT, LocalSearcher
 from search.models import Search
 from tests.conftest import CatalogItem
 from vision.prepare import prepare_image
@@ -128,3 +128,23 @@ def test_a_web_search_on_a_busy_machine_skips_the_re_rank_and_says_so(
     assert BUSY_TEXT in search.notice
     top = search.hits.first()
     assert top is not None and top.sku_id == item.product.sku_id
+
+
+@pytest.mark.skipif(read_jiffies() is None, reason="no /proc/stat on this system")
+def test_a_web_search_beside_another_on_a_busy_machine_gets_no_quick_check(
+    small_catalog: list[CatalogItem], settings
+) -> None:
+    settings.SNAPSHOP_RERANK_QUICK_MAX_CPU = 60.0  # the full check's limit stays off (conftest)
+    reset_local_index()
+    item = small_catalog[4]
+    with every_core_busy(), PROCESS_IN_FLIGHT.track():  # another search is in the engine of this process
+        time.sleep(0.6)
+        get_local_index().searcher.cpu.busy()
+        time.sleep(0.6)
+        response = Client().post(
+            "/search/",
+            {"photo": SimpleUploadedFile("a.jpg", item.picture.read_bytes(), "image/jpeg")},
+            headers={"HX-Request": "true"},
+        )
+    assert response.status_code == 200 and BUSY_TEXT in response.content.decode()
+    assert "shorter picture check" not in response.content.decode()

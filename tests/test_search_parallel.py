@@ -127,8 +127,10 @@ class ScriptedMeter(CpuMeter):
         return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
 
 
-def _searcher_of_its_own(*, max_cpu: float = 0.0, cpu: CpuMeter | None = None, quick: int = 2) -> LocalSearcher:
-    """The served catalog's searcher with its own count of searches in flight (and CPU limit, if given); up to
+def _searcher_of_its_own(
+    *, max_cpu: float = 0.0, cpu: CpuMeter | None = None, quick: int = 2, max_quick_cpu: float = 0.0
+) -> LocalSearcher:
+    """The served catalog's searcher with its own count of searches in flight (and CPU limits, if given); up to
     `quick` searches in flight, one beyond the first gets the quick check."""
     served = get_local_index().searcher
     return LocalSearcher(
@@ -138,6 +140,7 @@ def _searcher_of_its_own(*, max_cpu: float = 0.0, cpu: CpuMeter | None = None, q
         in_flight=InFlight(),
         max_quick_in_flight=quick,
         max_cpu=max_cpu,
+        max_quick_cpu=max_quick_cpu,
         cpu=cpu,
     )
 
@@ -249,17 +252,41 @@ def test_a_search_that_found_another_on_entering_keeps_the_quick_check_when_alon
     assert len(threads) == 1  # its quick SIFT only: no full one started one pass late
 
 
-def test_a_machine_busy_after_the_pass_sends_a_quick_search_to_the_light_re_rank(
+def test_a_quick_search_keeps_its_check_when_the_machine_is_busy_after_its_pass(
     small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    searcher = _searcher_of_its_own(max_cpu=0.85, cpu=ScriptedMeter(0.2, 0.95))
+    searcher = _searcher_of_its_own(max_cpu=0.85, cpu=ScriptedMeter(0.2, 0.95))  # calm before the pass, not after
     checked = _candidates_verified(monkeypatch)
 
     with searcher.in_flight.track():
         result = searcher.search(_photo(small_catalog[5]), limit=5)
 
-    assert result.rerank == "light" and result.hits[0].sku_id == small_catalog[5].product.sku_id
-    assert checked == []
+    assert result.rerank == "quick" and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert checked == [len(small_catalog)]  # its SIFT was paid for beside the pass: only the matching was left
+
+
+@pytest.mark.parametrize(("load", "tier"), [(0.5, "quick"), (0.8, "light"), (0.9, "light")])
+def test_the_quick_check_is_only_for_a_machine_below_its_own_cpu_limit(
+    small_catalog: list[CatalogItem], monkeypatch: pytest.MonkeyPatch, load: float, tier: str
+) -> None:
+    searcher = _searcher_of_its_own(max_cpu=0.85, max_quick_cpu=0.75, cpu=ScriptedMeter(load))
+    threads = _calls_by_thread(monkeypatch, "query_local")
+
+    with searcher.in_flight.track():
+        result = searcher.search(_photo(small_catalog[5]), limit=5)
+
+    assert result.rerank == tier and result.hits[0].sku_id == small_catalog[5].product.sku_id
+    assert len(threads) == (tier == "quick")  # no SIFT at all for the light re-rank
+
+
+def test_a_search_alone_in_the_engine_is_checked_fully_above_the_quick_check_s_cpu_limit(
+    small_catalog: list[CatalogItem],
+) -> None:
+    searcher = _searcher_of_its_own(max_cpu=0.85, max_quick_cpu=0.75, cpu=ScriptedMeter(0.8))
+
+    result = searcher.search(_photo(small_catalog[5]), limit=5)
+
+    assert result.rerank == "full" and result.hits[0].sku_id == small_catalog[5].product.sku_id
 
 
 def test_a_machine_busy_after_the_pass_still_sends_an_early_search_to_the_light_re_rank(
