@@ -26,20 +26,20 @@ from vision.local import LightFeatures
 PICTURES_PER_CARD = 3
 # Re-ranking under load (brownout): the colour + SIFT check costs about as much CPU as the rest of a
 # search together. When more than this many searches are in the engine of this process at once, the
-# ones beyond it on entering get the light re-rank (no SIFT) and say so; a shopper alone (or a few at a
-# time) always gets the full re-rank, whoever arrives during its model pass (see LocalSearcher.search).
+# ones beyond it on entering get the quick re-rank (below) or the light one (no SIFT) and say so; a shopper
+# alone always gets the full re-rank, whoever arrives during its model pass (see LocalSearcher.search).
 # 0 turns the brownout off (always re-rank).
 RERANK_MAX_IN_FLIGHT = 1
-# Between the two, a second tier: while no more than this many searches are in the engine on entering, one
-# beyond RERANK_MAX_IN_FLIGHT still gets the quick re-rank, the SIFT check of a smaller copy of the photo
-# against fewer candidates (~40 % of the full check's CPU; val R@1 0.618 against the light re-rank's 0.554,
-# train 0.521 against 0.382, most of it on packaged goods). 0 or RERANK_MAX_IN_FLIGHT: no quick tier.
-RERANK_QUICK_MAX_IN_FLIGHT = 2
 # The same when the machine's processors were busier than this share over the last half second
 # (catalog.cpu_load): every worker process sees it, however the server spreads searches over them.
 # 0 (the default here, for evaluations and benchmarks) turns it off; the web server's setting is
 # SNAPSHOP_RERANK_MAX_CPU.
 RERANK_MAX_CPU = 0.0
+# Between the full and the light re-rank, a second tier: while no more than this many searches are in the
+# engine on entering, one beyond RERANK_MAX_IN_FLIGHT still gets the quick re-rank, the SIFT check of a smaller
+# copy of the photo against fewer candidates (~40 % of the full check's CPU; val R@1 0.618 against the light
+# re-rank's 0.554, train 0.521 against 0.382, most of it on packaged goods). 0 or RERANK_MAX_IN_FLIGHT: none.
+RERANK_QUICK_MAX_IN_FLIGHT = 2
 # The quick tier only while the processors were less busy than this share: its SIFT is CPU that a loaded
 # machine lacks, and spent there it sent other searches to the light re-rank (without this limit, at 9/s on
 # the AMD EPYC: 33 full re-ranks of 360 instead of 65, p50 232 ms instead of 210). 0 (the default here, as

@@ -187,13 +187,14 @@ SNAPSHOP_RESULTS_PER_PAGE = env_int("SNAPSHOP_RESULTS_PER_PAGE", 20)
 SNAPSHOP_SIMILARITY_FLOOR = env_float("SNAPSHOP_SIMILARITY_FLOOR", 0.35)
 # Re-rank the top candidates with colour and local-feature (SIFT) verification: far more precise, ~50 ms more.
 SNAPSHOP_RERANK = env_bool("SNAPSHOP_RERANK", True)
-# Searches re-ranked at once per process; the others skip the colour + SIFT check (brownout) and say so.
+# Searches fully re-ranked at once per process; the others get a shorter SIFT check or none (brownout), and say so.
 SNAPSHOP_RERANK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_MAX_IN_FLIGHT", 1)
-# Up to this many searches in the process, one beyond the above still gets the quick SIFT check; 0: none.
-SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT", 2)
 # ... and when the machine's processors were busier than this (percent) over the last half second; 0: never.
 SNAPSHOP_RERANK_MAX_CPU = env_float("SNAPSHOP_RERANK_MAX_CPU", 85.0)
-# ... and the quick check only while they were less busy than this (percent); 0: whatever the load.
+# Up to this many searches in the process, one beyond SNAPSHOP_RERANK_MAX_IN_FLIGHT still gets the quick SIFT
+# check (a smaller copy of the photo, fewer candidates) and says so; 0: no quick tier.
+SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT = env_int("SNAPSHOP_RERANK_QUICK_MAX_IN_FLIGHT", 2)
+# ... but only while the processors were less busy than this (percent); 0: whatever the load.
 SNAPSHOP_RERANK_QUICK_MAX_CPU = env_float("SNAPSHOP_RERANK_QUICK_MAX_CPU", 80.0)
 
 # Catalog pictures fetched by URL (imports, products learnt from Juhe): see catalog/fetch.py.
