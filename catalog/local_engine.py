@@ -171,17 +171,17 @@ class LocalSearcher:
         if self.forced is not None:
             return self.forced
         busy = self.cpu.busy()
-        if 0 < self.max_cpu <= busy:
+        if _over(self.max_cpu, busy):
             return "light"
         count = self.in_flight.count
         if self.max_in_flight <= 0 or count <= self.max_in_flight:
             return "full"
-        if count <= self.max_quick_in_flight and not 0 < self.max_quick_cpu <= busy:
+        if count <= self.max_quick_in_flight and not _over(self.max_quick_cpu, busy):
             return "quick"
         return "light"
 
     def machine_busy(self) -> bool:
-        return 0 < self.max_cpu <= self.cpu.busy()
+        return _over(self.max_cpu, self.cpu.busy())
 
     @property
     def rerank_depth(self) -> int:
@@ -236,6 +236,11 @@ class LocalSearcher:
     def _cards(self, ranked: list[Candidate], limit: int) -> list[ProductHit]:
         pictures = self.source.pictures([c.key for c in ranked])
         return one_card_per_product([(c.key, c.score) for c in ranked], pictures, limit)
+
+
+def _over(limit: float, busy: float) -> bool:
+    """The processors' busy share has reached a CPU limit (0: no limit)."""
+    return 0 < limit <= busy
 
 
 def one_card_per_product(

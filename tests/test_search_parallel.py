@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -24,19 +25,25 @@ from vision.engine import MIN_INLIERS, Engine
 from vision.prepare import prepare_image
 
 POOL_THREAD = "search-side"
+T = TypeVar("T")
+
+
+def _calls_to(monkeypatch: pytest.MonkeyPatch, name: str, note: Callable[..., T]) -> list[T]:
+    """What `note` makes of each call's arguments to vision.local.<name> from now on."""
+    notes: list[T] = []
+    original: Callable[..., object] = getattr(local, name)
+
+    def spy(*args: object, **kwargs: object) -> object:
+        notes.append(note(*args, **kwargs))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(local, name, spy)
+    return notes
 
 
 def _calls_by_thread(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
     """Names of the threads that call vision.local.<name> from now on."""
-    threads: list[str] = []
-    original: Callable[..., object] = getattr(local, name)
-
-    def spy(*args: object, **kwargs: object) -> object:
-        threads.append(threading.current_thread().name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(local, name, spy)
-    return threads
+    return _calls_to(monkeypatch, name, lambda *args, **kwargs: threading.current_thread().name)
 
 
 @pytest.fixture(scope="module")
@@ -151,15 +158,7 @@ def _photo(item: CatalogItem) -> Image.Image:
 
 def _candidates_verified(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many candidates each SIFT check (vision.local.verify) is given from now on."""
-    counts: list[int] = []
-    original = local.verify
-
-    def spy(query: local.LocalFeatures, catalog: list[local.LocalFeatures]) -> list[int]:
-        counts.append(len(catalog))
-        return original(query, catalog)
-
-    monkeypatch.setattr(local, "verify", spy)
-    return counts
+    return _calls_to(monkeypatch, "verify", lambda query, catalog: len(catalog))
 
 
 def _at_the_end_of_each_pass(
