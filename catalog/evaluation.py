@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 KS = (1, 5, 10)
+Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 
 
 @dataclass
@@ -41,8 +42,25 @@ def metrics(results: list[QueryResult]) -> dict[str, float | int]:
     out: dict[str, float | int] = {"n": len(results)}
     for k in KS:
         out[f"r{k}"] = round(sum(1 for r in ranks if r is not None and r <= k) / len(ranks), 4)
+    low, high = wilson_interval(sum(1 for r in ranks if r == 1), len(ranks))
+    out["r1_low"], out["r1_high"] = round(low, 4), round(high, 4)
     out["mrr"] = round(sum(1.0 / r for r in ranks if r) / len(ranks), 4)
     return out
+
+
+def wilson_interval(hits: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95 % interval of a share of hits out of n (Wilson's score interval: sound at 0, 1 and small n).
+
+    How far a recall measured on these photos may be from the same method's recall on others: on val's
+    296 photos about +-0.055 around 0.65, on train's 2,640 about +-0.019.
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    share = hits / n
+    scale = 1.0 + z * z / n
+    centre = (share + z * z / (2 * n)) / scale
+    half = z * float(np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def summary(results: list[QueryResult]) -> dict[str, object]:

@@ -48,6 +48,9 @@ def test_evaluate_prints_metrics_as_its_last_line(
     report = json.loads(out[-1])
     assert report["n"] == 4
     assert report["r1"] == 1.0 and report["r10"] == 1.0 and report["mrr"] == 1.0
+    # Four photos out of four say little: R@1's 95 % interval still reaches down to about a half.
+    assert report["r1_high"] == 1.0 and report["r1_low"] == pytest.approx(0.51, abs=0.01)
+    assert [line.split()[:4] for line in out if line.startswith("all ")] == [["all", "4", "1.000", "0.510-1.000"]]
     assert set(report["per_cid1"]) <= {"Fruit", "Vegetables", "Packages"}
     assert sum(group["n"] for group in report["per_cid1"].values()) == 4
     assert report["p50_ms"] > 0

@@ -87,11 +87,12 @@ class Command(BaseCommand):
         return QueryResult(sku, cid1, rank, float(outcome.latency_ms), error=outcome.error_code)
 
     def print_table(self, report: dict[str, Any]) -> None:
-        self.stdout.write(f"{'split':<14}{'n':>6}{'R@1':>8}{'R@5':>8}{'R@10':>8}{'MRR':>8}")
+        self.stdout.write(f"{'split':<14}{'n':>6}{'R@1':>8}{'R@1 95 % CI':>16}{'R@5':>8}{'R@10':>8}{'MRR':>8}")
         groups = [("all", report)] + list(report["per_cid1"].items())
         for name, m in groups:
+            interval = f"{m.get('r1_low', 0):.3f}-{m.get('r1_high', 1):.3f}"
             self.stdout.write(
-                f"{name:<14}{m['n']:>6}{m.get('r1', 0):>8.3f}{m.get('r5', 0):>8.3f}"
+                f"{name:<14}{m['n']:>6}{m.get('r1', 0):>8.3f}{interval:>16}{m.get('r5', 0):>8.3f}"
                 f"{m.get('r10', 0):>8.3f}{m.get('mrr', 0):>8.3f}"
             )
         self.stdout.write(
