@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,61 @@ def summary(results: list[QueryResult]) -> dict[str, object]:
     groups = sorted({r.cid1 for r in results})
     report["per_cid1"] = {g: metrics([r for r in results if r.cid1 == g]) for g in groups}
     return report
+
+
+def write_ranks(path: Path, queries: list[tuple[Path, str]], results: list[QueryResult]) -> None:
+    """One row a photo: imageUrl, skuId and the right product's rank (empty: not among the hits)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["imageUrl", "skuId", "rank"])
+        for (photo, sku), result in zip(queries, results, strict=True):
+            writer.writerow([str(photo), sku, result.rank or ""])
+
+
+def read_ranks(path: Path) -> dict[str, int | None]:
+    """imageUrl -> rank of a file `write_ranks` wrote; ValueError names the line of a malformed row."""
+    ranks: dict[str, int | None] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not {"imageUrl", "rank"} <= set(reader.fieldnames or []):
+            raise ValueError(f"{path}: no imageUrl and rank columns (write it with `evaluate --ranks`)")
+        for line, row in enumerate(reader, start=2):
+            photo, rank = (row.get("imageUrl") or "").strip(), (row.get("rank") or "").strip()
+            if not photo or not (rank == "" or (rank.isdigit() and int(rank) > 0)):
+                raise ValueError(f"{path}, line {line}: expected imageUrl,skuId,rank with a rank of 1 or more")
+            ranks[photo] = int(rank) if rank else None
+    return ranks
+
+
+@dataclass(frozen=True)
+class PairedR1:
+    """Two runs' R@1 on the same photos, photo by photo."""
+
+    both: int
+    first_only: int
+    second_only: int
+    neither: int
+
+    @property
+    def n(self) -> int:
+        return self.both + self.first_only + self.second_only + self.neither
+
+    @property
+    def p_value(self) -> float:
+        """McNemar's exact test: how often a coin would split the photos only one run got right this unevenly."""
+        discordant = self.first_only + self.second_only
+        if not discordant:
+            return 1.0
+        tail = sum(comb(discordant, k) for k in range(min(self.first_only, self.second_only) + 1))
+        return min(1.0, 2 * tail / 2**discordant)
+
+
+def paired_r1(first: dict[str, int | None], second: dict[str, int | None]) -> PairedR1:
+    shared = first.keys() & second.keys()
+    right = [(first[photo] == 1, second[photo] == 1) for photo in shared]
+    return PairedR1(
+        both=sum(a and b for a, b in right),
+        first_only=sum(a and not b for a, b in right),
+        second_only=sum(b and not a for a, b in right),
+        neither=sum(not a and not b for a, b in right),
+    )

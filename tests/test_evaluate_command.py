@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
+from catalog.evaluation import read_ranks
 from catalog.models import Product
 from search.models import Search
 from tests.conftest import GROCERY, grocery_rows
@@ -43,7 +44,10 @@ def test_evaluate_prints_metrics_as_its_last_line(
 ) -> None:
     catalog, queries = tiny_eval
     report_file = tmp_path / "report.json"
-    call_command("evaluate", str(catalog), str(queries), "--json", str(report_file), verbosity=0)
+    ranks_file = tmp_path / "ranks.csv"
+    call_command(
+        "evaluate", str(catalog), str(queries), "--json", str(report_file), "--ranks", str(ranks_file), verbosity=0
+    )
     out = capsys.readouterr().out.strip().splitlines()
     report = json.loads(out[-1])
     assert report["n"] == 4
@@ -55,6 +59,9 @@ def test_evaluate_prints_metrics_as_its_last_line(
     assert sum(group["n"] for group in report["per_cid1"].values()) == 4
     assert report["p50_ms"] > 0
     assert json.loads(report_file.read_text()) == report
+    # Each photo's rank, for `manage.py compare_ranks`: all four found first here.
+    assert list(read_ranks(ranks_file).values()) == [1, 1, 1, 1]
+    assert len(read_ranks(ranks_file)) == len(queries.read_text().splitlines()) - 1
 
 
 @pytest.mark.django_db

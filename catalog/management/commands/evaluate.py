@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from catalog.evaluation import QueryResult, read_queries, spread, summary
+from catalog.evaluation import QueryResult, read_queries, spread, summary, write_ranks
 from catalog.index import override_searcher
 from catalog.memory import build_memory_searcher
 from catalog.rows import RowError, read_catalog
@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("queries", type=Path)
         parser.add_argument("--json", type=Path, help="also write the JSON report to this file")
         parser.add_argument("--limit", type=int, help="evaluate at most N queries, spread evenly")
+        parser.add_argument(
+            "--ranks", type=Path, help="also write each photo's rank to this CSV (for `manage.py compare_ranks`)"
+        )
         tier = parser.add_mutually_exclusive_group()
         tier.add_argument(
             "--busy",
@@ -74,6 +77,8 @@ class Command(BaseCommand):
         line = json.dumps(report, ensure_ascii=False)
         if options["json"]:
             options["json"].write_text(line + "\n")
+        if options["ranks"]:
+            write_ranks(options["ranks"], queries, results)
         self.stdout.write(line)
 
     def evaluate_one(self, path: Path, sku: str, cid1: str) -> QueryResult:

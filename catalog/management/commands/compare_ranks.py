@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from catalog.evaluation import paired_r1, read_ranks
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare two `evaluate --ranks` files of the same photos: R@1 of each, the photos only one of them "
+        "got right, and McNemar's exact p-value (is the difference more than chance?). The last line is JSON."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("first", type=Path)
+        parser.add_argument("second", type=Path)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        runs = []
+        for path in (options["first"], options["second"]):
+            try:
+                runs.append(read_ranks(path))
+            except (OSError, ValueError, UnicodeDecodeError) as exc:
+                raise CommandError(f"cannot read {path}: {exc}") from exc
+        pair = paired_r1(*runs)
+        if not pair.n:
+            raise CommandError("the two files share no photo (compare runs of the same queries file)")
+        first_r1, second_r1 = (pair.both + pair.first_only) / pair.n, (pair.both + pair.second_only) / pair.n
+        self.stdout.write(
+            f"{pair.n} photos in both files; R@1 {first_r1:.3f} against {second_r1:.3f} "
+            f"({second_r1 - first_r1:+.3f}); right only in the first: {pair.first_only}, "
+            f"only in the second: {pair.second_only}; McNemar's exact p = {pair.p_value:.3g}"
+        )
+        unmatched = len(runs[0].keys() ^ runs[1].keys())
+        if unmatched:
+            self.stderr.write(f"{unmatched} photos are in one file only and were left out")
+        report = {
+            "n": pair.n,
+            "first_r1": round(first_r1, 4),
+            "second_r1": round(second_r1, 4),
+            "first_only": pair.first_only,
+            "second_only": pair.second_only,
+            "p_value": round(pair.p_value, 6),
+        }
+        self.stdout.write(json.dumps(report))
