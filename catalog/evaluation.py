@@ -75,13 +75,15 @@ def summary(results: list[QueryResult]) -> dict[str, object]:
     return report
 
 
-def write_ranks(path: Path, queries: list[tuple[Path, str]], results: list[QueryResult]) -> None:
-    """One row a photo: imageUrl, skuId and the right product's rank (empty: not among the hits)."""
+def write_ranks(path: Path, queries: list[tuple[Path, str]], results: list[QueryResult], base: Path) -> None:
+    """One row a photo: imageUrl (relative to `base`, the queries file's folder, so that runs from other
+    checkouts compare), skuId and the right product's rank (empty: not among the hits)."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["imageUrl", "skuId", "rank"])
         for (photo, sku), result in zip(queries, results, strict=True):
-            writer.writerow([str(photo), sku, result.rank or ""])
+            name = photo.relative_to(base) if photo.is_relative_to(base) else photo
+            writer.writerow([name.as_posix(), sku, result.rank or ""])
 
 
 def read_ranks(path: Path) -> dict[str, int | None]:

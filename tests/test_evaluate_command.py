@@ -61,6 +61,7 @@ def test_evaluate_prints_metrics_as_its_last_line(
     assert json.loads(report_file.read_text()) == report
     # Each photo's rank, for `manage.py compare_ranks`: all four found first here.
     assert list(read_ranks(ranks_file).values()) == [1, 1, 1, 1]
+    assert sorted(read_ranks(ranks_file)) == sorted(line.split(",")[0] for line in queries.read_text().split()[1:])
     assert len(read_ranks(ranks_file)) == len(queries.read_text().splitlines()) - 1
 
 
@@ -104,3 +105,13 @@ def test_evaluate_takes_one_busy_mode_at_a_time(tiny_eval: tuple[Path, Path]) ->
     catalog, queries = tiny_eval
     with pytest.raises(CommandError):
         call_command("evaluate", str(catalog), str(queries), "--busy", "--quick", verbosity=0)
+
+
+def test_evaluate_refuses_an_output_file_in_a_missing_folder_before_it_starts(
+    tiny_eval: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog, queries = tiny_eval
+    monkeypatch.setattr("catalog.management.commands.evaluate.build_memory_searcher", pytest.fail)
+    for option in ("--json", "--ranks"):
+        with pytest.raises(CommandError, match="folder does not exist"):
+            call_command("evaluate", str(catalog), str(queries), option, str(tmp_path / "no" / "out"), verbosity=0)

@@ -48,6 +48,9 @@ class Command(BaseCommand):
         for path in (options["catalog"], options["queries"]):
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")
+        for output in (options["json"], options["ranks"]):
+            if output is not None and not output.resolve().parent.is_dir():  # known now, not after the whole run
+                raise CommandError(f"{output}: its folder does not exist")
         quiet = options["verbosity"] == 0
         try:
             engine = get_engine(Path(settings.SNAPSHOP_MODEL_PATH))
@@ -78,7 +81,7 @@ class Command(BaseCommand):
         if options["json"]:
             options["json"].write_text(line + "\n")
         if options["ranks"]:
-            write_ranks(options["ranks"], queries, results)
+            write_ranks(options["ranks"], queries, results, options["queries"].resolve().parent)
         self.stdout.write(line)
 
     def evaluate_one(self, path: Path, sku: str, cid1: str) -> QueryResult:
