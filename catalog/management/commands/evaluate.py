@@ -21,7 +21,7 @@ from vision.model import ModelUnavailable
 class Command(BaseCommand):
     help = (
         "Measure retrieval on a throw-away index: CATALOG_CSV (import format) against QUERIES_CSV "
-        "(imageUrl,skuId). Prints recall@1/5/10, MRR, latency; the last line is JSON."
+        "(imageUrl,skuId). Prints recall@1/5/10 (R@1 with its 95 % interval), MRR, latency; the last line is JSON."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
