@@ -41,9 +41,10 @@ def metrics(results: list[QueryResult]) -> dict[str, float | int]:
         return {"n": 0}
     ranks = [r.rank for r in results]
     out: dict[str, float | int] = {"n": len(results)}
+    hits = {k: sum(1 for r in ranks if r is not None and r <= k) for k in KS}
     for k in KS:
-        out[f"r{k}"] = round(sum(1 for r in ranks if r is not None and r <= k) / len(ranks), 4)
-    low, high = wilson_interval(sum(1 for r in ranks if r == 1), len(ranks))
+        out[f"r{k}"] = round(hits[k] / len(ranks), 4)
+    low, high = wilson_interval(hits[1], len(ranks))
     out["r1_low"], out["r1_high"] = round(low, 4), round(high, 4)
     out["mrr"] = round(sum(1.0 / r for r in ranks if r) / len(ranks), 4)
     return out
@@ -113,6 +114,14 @@ class PairedR1:
     @property
     def n(self) -> int:
         return self.both + self.first_only + self.second_only + self.neither
+
+    @property
+    def first_r1(self) -> float:
+        return (self.both + self.first_only) / self.n if self.n else 0.0
+
+    @property
+    def second_r1(self) -> float:
+        return (self.both + self.second_only) / self.n if self.n else 0.0
 
     @property
     def p_value(self) -> float:

@@ -60,9 +60,10 @@ def test_evaluate_prints_metrics_as_its_last_line(
     assert report["p50_ms"] > 0
     assert json.loads(report_file.read_text()) == report
     # Each photo's rank, for `manage.py compare_ranks`: all four found first here.
-    assert list(read_ranks(ranks_file).values()) == [1, 1, 1, 1]
-    assert sorted(read_ranks(ranks_file)) == sorted(line.split(",")[0] for line in queries.read_text().split()[1:])
-    assert len(read_ranks(ranks_file)) == len(queries.read_text().splitlines()) - 1
+    ranks = read_ranks(ranks_file)
+    assert list(ranks.values()) == [1, 1, 1, 1]
+    assert sorted(ranks) == sorted(line.split(",")[0] for line in queries.read_text().split()[1:])
+    assert len(ranks) == len(queries.read_text().splitlines()) - 1
 
 
 @pytest.mark.django_db

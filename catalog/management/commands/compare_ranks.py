@@ -29,10 +29,9 @@ class Command(BaseCommand):
         pair = paired_r1(*runs)
         if not pair.n:
             raise CommandError("the two files share no photo (compare runs of the same queries file)")
-        first_r1, second_r1 = (pair.both + pair.first_only) / pair.n, (pair.both + pair.second_only) / pair.n
         self.stdout.write(
-            f"{pair.n} photos in both files; R@1 {first_r1:.3f} against {second_r1:.3f} "
-            f"({second_r1 - first_r1:+.3f}); right only in the first: {pair.first_only}, "
+            f"{pair.n} photos in both files; R@1 {pair.first_r1:.3f} against {pair.second_r1:.3f} "
+            f"({pair.second_r1 - pair.first_r1:+.3f}); right only in the first: {pair.first_only}, "
             f"only in the second: {pair.second_only}; McNemar's exact p = {pair.p_value:.3g}"
         )
         unmatched = len(runs[0].keys() ^ runs[1].keys())
@@ -40,8 +39,8 @@ class Command(BaseCommand):
             self.stderr.write(f"{unmatched} photos are in one file only and were left out")
         report = {
             "n": pair.n,
-            "first_r1": round(first_r1, 4),
-            "second_r1": round(second_r1, 4),
+            "first_r1": round(pair.first_r1, 4),
+            "second_r1": round(pair.second_r1, 4),
             "first_only": pair.first_only,
             "second_only": pair.second_only,
             "p_value": round(pair.p_value, 6),
