@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from pathlib import Path
 
 from django.conf import settings
@@ -30,6 +31,8 @@ def parse_region(text: str) -> Box | None:
     try:
         x0, y0, x1, y1 = (float(part) for part in text.split(","))
     except ValueError:
+        return None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):  # float() reads "nan" and "inf" too
         return None
     box = Box(x0, y0, x1, y1).clamp()
     if box.x1 - box.x0 < MIN_REGION_SIDE or box.y1 - box.y0 < MIN_REGION_SIDE:
