@@ -124,6 +124,7 @@ def openapi_yaml(request: HttpRequest) -> HttpResponse:
     return HttpResponse(OPENAPI_PATH.read_bytes(), content_type="application/yaml; charset=utf-8")
 
 
+@csrf_exempt  # a Juhe client POSTs without a CSRF token: a wrong path must get this JSON, not the HTML 403
 def not_found(request: HttpRequest, rest: str | None = None) -> JsonResponse:
     return JsonResponse(
         {"reason": "not found: use POST /snapshop/query", "result": None, "error_code": 404}, status=404

@@ -153,9 +153,10 @@ def test_get_is_a_json_error(client: Client, db) -> None:
     assert response.json()["error_code"] == 10007
 
 
-@pytest.mark.parametrize("path", ["/snapshop/", "/snapshop/nothing/here", "/snapshop"])
-def test_unknown_paths_under_snapshop_are_json(client: Client, db, path: str) -> None:
-    response = client.post(path)
+@pytest.mark.parametrize("path", ["/snapshop/", "/snapshop/nothing/here", "/snapshop", "/snapshop/query.php"])
+def test_unknown_paths_under_snapshop_are_json(db, path: str) -> None:
+    client = Client(enforce_csrf_checks=True)  # as a Juhe client posts: no CSRF cookie or token
+    response = client.post(path, {"key": "k", "image": "x"})
     assert response.status_code == 404 and response.json()["error_code"] == 404
 
 
