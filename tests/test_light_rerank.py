@@ -14,7 +14,7 @@ from catalog.local_engine import LocalSearcher
 from catalog.models import ProductImage
 from tests.conftest import CatalogItem
 from vision.catalog import catalog_views
-from vision.engine import LIGHT_SCALE, Candidate, Engine
+from vision.engine import SCORE_SCALE, Candidate, Engine
 from vision.local import HIST_BINS, LightFeatures, LocalFeatures
 from vision.prepare import prepare_image
 
@@ -62,8 +62,22 @@ def test_views_lift_a_picture_the_store_scored_low_and_missing_extras_keep_the_s
         [None, LightFeatures(grey, np.zeros((0, 0), np.float32), 800), LightFeatures(grey, views, 800)],
     )
     assert [c.key for c in ranked] == [0, 1, 2]  # its own views match the photo far better than 0.1
-    assert ranked[1].score == pytest.approx(0.5 / LIGHT_SCALE)
+    assert ranked[1].score == pytest.approx(0.5 / SCORE_SCALE)
     assert engine.light_rerank(query, [], []) == []
+
+
+def test_a_picture_sift_cannot_verify_scores_the_same_under_load_as_alone(engine: Engine) -> None:
+    """The similarity floor's "uncertain" must not depend on how busy the server is (a black photo was 0.31
+    alone and 0.48 busy): without SIFT evidence, the full and the light re-rank give the same score."""
+    red = picture((200, 40, 40))
+    query = engine.query_features(red)
+    (views,) = catalog_views(engine.net, [red])
+    hist = engine._query_hist(query)
+    no_keypoints = LocalFeatures(hist, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (240, 240), views)
+    full = engine.rerank(query, [Candidate(0, 0.3, no_keypoints.to_bytes())])
+    light = engine.light_rerank(query, [Candidate(0, 0.3)], [LightFeatures(hist, views, 0)])
+    assert 0.0 < light[0].score < 1.0
+    assert light[0].score == pytest.approx(full[0].score, abs=2e-3)  # the blob keeps colour and views in float16
 
 
 class CountingSource(DatabaseSource):

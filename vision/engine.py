@@ -108,8 +108,11 @@ INLIER_OFFSET = 4
 MIN_INLIERS = 12  # from here a candidate counts as verified: it also gets the relative share below
 RELATIVE_GAIN = 0.15  # more, up to this, by inliers relative to the best-verified candidate (brand variants)
 MAX_INLIER_BONUS = INLIER_GAIN * float(np.log1p(local.CATALOG_KEYPOINTS - INLIER_OFFSET))  # inliers <= keypoints
-SCORE_SCALE = 1.0 + COLOUR_WEIGHT + PLAIN_COLOUR_GAIN + MAX_INLIER_BONUS + RELATIVE_GAIN  # fused score -> 0..1
-LIGHT_SCALE = 1.0 + COLOUR_WEIGHT + PLAIN_COLOUR_GAIN  # the same for the light re-rank (no SIFT)
+# Fused score -> 0..1, for every re-rank tier: the light one (no SIFT) on the same scale, so that a photo SIFT
+# cannot verify (produce, a blank or a dark photo) gets the same similarity whatever the server's load, and
+# SNAPSHOP_SIMILARITY_FLOOR means the same in each tier. On a scale of its own (without the SIFT bonus's room)
+# a busy server scored such photos ~1.6x higher: a black photo 0.48 instead of 0.31, above the floor.
+SCORE_SCALE = 1.0 + COLOUR_WEIGHT + PLAIN_COLOUR_GAIN + MAX_INLIER_BONUS + RELATIVE_GAIN
 
 
 def colour_weight(keypoints: int) -> float:
@@ -248,26 +251,27 @@ class Engine:
             fused[i] += inlier_bonus(n)
             if n >= MIN_INLIERS:
                 fused[i] += RELATIVE_GAIN * n / best
-        return _ranked(candidates, fused, SCORE_SCALE)
+        return _ranked(candidates, fused)
 
     def light_rerank(
         self, query: QueryFeatures, candidates: Sequence[Candidate], features: Sequence[local.LightFeatures | None]
     ) -> list[Candidate]:
         """The re-rank without its SIFT check, for when the machine is busy: the extra views and the colour,
         ~1.5 ms of CPU (most of it the photo's colour histogram) against the full re-rank's ~35, and val R@1
-        0.571 instead of the store order's 0.432 (`manage.py evaluate --busy`). Scores in 0..1 on a scale of
-        their own (no SIFT bonus to leave room for)."""
+        0.571 instead of the store order's 0.432 (`manage.py evaluate --busy`). Scores on the full re-rank's
+        scale, without the SIFT evidence it skipped."""
         if not candidates:
             return []
         hist = self._query_hist(query)
         fused = [self._appearance(query, c.score, hist, f) for c, f in zip(candidates, features, strict=True)]
-        return _ranked(candidates, fused, LIGHT_SCALE)
+        return _ranked(candidates, fused)
 
 
-def _ranked(candidates: Sequence[Candidate], fused: Sequence[float], scale: float) -> list[Candidate]:
-    """The candidates best first, each with its fused score brought into 0..1 by the re-rank's scale."""
+def _ranked(candidates: Sequence[Candidate], fused: Sequence[float]) -> list[Candidate]:
+    """The candidates best first, each with its fused score brought into 0..1 (SCORE_SCALE)."""
     scored = [
-        Candidate(c.key, float(min(max(f / scale, 0.0), 1.0)), c.extras) for c, f in zip(candidates, fused, strict=True)
+        Candidate(c.key, float(min(max(f / SCORE_SCALE, 0.0), 1.0)), c.extras)
+        for c, f in zip(candidates, fused, strict=True)
     ]
     return sorted(scored, key=lambda c: -c.score)
 

@@ -16,14 +16,14 @@ from vision.prepare import PreparedImage
 
 logger = logging.getLogger(__name__)
 # Shown (and kept in history) when the engine was too busy for the detailed check or gave a shorter one
-# (catalog.local_engine).
+# (catalog.local_engine). "The server", not "many people": the processors may be busy with anything.
 BUSY_NOTICE = gettext_lazy(
-    "Many people are searching right now, so these results skipped the detailed picture check. "
+    "The server is busy right now, so these results skipped the detailed picture check. "
     "Search again in a moment for the most precise order."
 )
 
 QUICK_NOTICE = gettext_lazy(
-    "Many people are searching right now, so these results had a shorter picture check. "
+    "The server is busy right now, so these results had a shorter picture check. "
     "Search again in a moment for the most precise order."
 )
 
