@@ -2,11 +2,15 @@
 
 Columns: skuId, skuName, skuPrice, wareLabel, cid1Name, cid2Name, cid3Name,
 imageUrl, detailUrl, detailAppUrl, description (JSONL may add allImageUrls).
-A bad row becomes a `RowError` with its line number; it never stops the file.
+A bad row becomes a `RowError` with its line number; it never stops the file. A skuId seen before in the
+same file is such a row too (the first one counts). Files are UTF-8, or GB18030 (what Excel writes on a
+Chinese Windows) when they are not UTF-8; a file that is neither is refused whole rather than imported with
+replacement characters.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Iterator
@@ -110,22 +114,66 @@ def parse_row(line: int, raw: dict[str, object]) -> CatalogRow:
     )
 
 
+class UnreadableText(ValueError):
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line}: the file is neither UTF-8 nor GB18030 text; save it as UTF-8")
+        self.line = line
+
+
+def text_encoding(path: Path) -> str:
+    """The encoding to read a catalog file with: UTF-8 (with or without BOM), else GB18030.
+
+    Raises UnreadableText, naming the line of the first byte that is neither.
+    """
+    first_bad = 0
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        offset = 0
+        try:
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    decoder.decode(chunk)
+                    offset += len(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError as exc:
+            first_bad = max(first_bad, offset + exc.start)
+    with path.open("rb") as handle:
+        raise UnreadableText(1 + handle.read(first_bad).count(b"\n"))
+
+
 def read_catalog(path: Path) -> Iterator[CatalogRow | RowError]:
     """Rows of a .csv or .jsonl/.ndjson file, in order; bad rows come back as RowError."""
-    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
-        yield from _read_jsonl(path)
-    else:
-        yield from _read_csv(path)
+    try:
+        encoding = text_encoding(path)
+    except UnreadableText as exc:
+        yield RowError(exc.line, str(exc).split(": ", 1)[1])
+        return
+    rows = (
+        _read_jsonl(path, encoding)
+        if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
+        else _read_csv(path, encoding)
+    )
+    first_line: dict[str, int] = {}
+    for row in rows:
+        if isinstance(row, CatalogRow):
+            first = first_line.setdefault(row.sku_id, row.line)
+            if first != row.line:
+                yield RowError(row.line, f"skuId {row.sku_id!r} is already on line {first} (that row counts)")
+                continue
+        yield row
 
 
-def _read_csv(path: Path) -> Iterator[CatalogRow | RowError]:
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+def _read_csv(path: Path, encoding: str) -> Iterator[CatalogRow | RowError]:
+    with path.open(newline="", encoding=encoding) as handle:
         reader = csv.DictReader(handle)
         missing = {"skuId", "skuName", "imageUrl"} - set(reader.fieldnames or [])
         if missing:
             yield RowError(1, f"the header lacks {', '.join(sorted(missing))}")
             return
+        columns = len(reader.fieldnames or [])
         while True:
+            start = reader.line_num + 1
             try:
                 raw = next(reader)
             except StopIteration:
@@ -135,16 +183,28 @@ def _read_csv(path: Path) -> Iterator[CatalogRow | RowError]:
                 continue
             line = reader.line_num
             if None in raw:
-                yield RowError(line, "more columns than the header")
+                yield RowError(line, f"more columns than the header{_joined(start, line)}")
                 continue
             try:
                 yield parse_row(line, dict(raw))
             except RowError as exc:
+                fewer = sum(1 for value in raw.values() if value is None)
+                if fewer:
+                    exc = RowError(line, f"{exc.reason} ({columns - fewer} columns, the header has {columns})")
+                if start < line:
+                    exc = RowError(line, f"{exc.reason}{_joined(start, line)}")
                 yield exc
 
 
-def _read_jsonl(path: Path) -> Iterator[CatalogRow | RowError]:
-    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+def _joined(start: int, end: int) -> str:
+    """Why a bad row spans several lines: most often a quote that is never closed swallowed the lines after it."""
+    if start >= end:
+        return ""
+    return f'; lines {start}-{end} were read as one row: is a quote (") on line {start} not closed?'
+
+
+def _read_jsonl(path: Path, encoding: str) -> Iterator[CatalogRow | RowError]:
+    with path.open(encoding=encoding) as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
                 continue

@@ -98,6 +98,23 @@ def test_bad_rows_and_pictures_are_reported_and_skipped(picture_dir: Path, capsy
 
 
 @pytest.mark.django_db
+def test_a_gb18030_file_keeps_its_chinese_and_says_how_it_was_read(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_bytes((HEADER + "g1,电脑包 黑色,10.00,自营,数码,电脑,配件,p0.jpg,,,商品描述\n").encode("gb18030"))
+    out, _ = run_import(csv_file, capsys)
+    assert "is not UTF-8: read as GB18030" in out and "imported 1" in out
+    bag = Product.objects.get(sku_id="g1")
+    assert (bag.name, bag.ware_label, bag.category_path, bag.description) == (
+        "电脑包 黑色",
+        "自营",
+        ["数码", "电脑", "配件"],
+        "商品描述",
+    )
+
+
+@pytest.mark.django_db
 def test_json_lines_are_imported_and_bad_lines_skipped(picture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     jsonl = picture_dir / "catalog.jsonl"
     (picture_dir / "p3.png").write_bytes(encode(textured(200, 200, 3), "PNG"))

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from catalog.features import missing_extras
 from catalog.importer import CatalogImporter
 from catalog.index import get_local_index
-from catalog.rows import read_catalog
+from catalog.rows import UnreadableText, read_catalog, text_encoding
 from vision.model import ModelUnavailable
 
 
@@ -26,6 +26,12 @@ class Command(BaseCommand):
         path: Path = options["file"]
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
+        try:
+            encoding = text_encoding(path)
+        except UnreadableText as exc:
+            raise CommandError(f"{path}: {exc}") from exc
+        if encoding != "utf-8-sig":
+            self.stdout.write(f"{path} is not UTF-8: read as {encoding.upper()}")
         try:
             index = get_local_index()
         except ModelUnavailable as exc:
