@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -115,6 +116,16 @@ def test_too_large_image_is_254701(client: Client, key: str, settings) -> None:
     settings.SNAPSHOP_MAX_UPLOAD_BYTES = 10_000
     answer = post(client, key=key, image=b64(jpeg(640, 480) * 4))
     assert answer["error_code"] == 254701 and "too large" in answer["reason"]
+
+
+def test_a_photo_just_under_the_upload_limit_is_accepted(client: Client, key: str, settings) -> None:
+    """The documented limit holds once the photo is base64- and URL-encoded (~1.42x its size)."""
+    photo = jpeg(640, 480)
+    # Compressed data is random-like; bytes after the JPEG's end are ignored by decoders.
+    photo += random.Random(0).randbytes(settings.SNAPSHOP_MAX_UPLOAD_BYTES - 1024 - len(photo))
+    answer = post(client, key=key, image=b64(photo))
+    assert "too large" not in answer["reason"]
+    assert answer["error_code"] == 254704  # read and searched: the catalog is empty
 
 
 def test_request_body_over_django_limit_is_254701(client: Client, key: str, settings) -> None:
