@@ -16,11 +16,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.middleware import HtmxDetails
 
 from catalog.cards import column, column_converters, stored_url, table
@@ -234,11 +234,13 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "search/home.html", page_context(request, PhotoForm(), None))
 
 
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def search(request: HtmxHttpRequest) -> HttpResponse:
     """A new search: an uploaded photo, a region of a saved search's photo, or a catalog product's picture."""
     from search import views_results
 
+    if request.method != "POST":  # a reload or a bookmark of a no-JS results page: the form, not a blank 405
+        return redirect("home")
     if request.POST.get("search"):
         return views_results.search_region(request)
     if request.POST.get("sku"):

@@ -276,8 +276,14 @@ def test_phone_formats_are_accepted(client, small_catalog, fmt, name):
 # --- method and CSRF -----------------------------------------------------------------------------
 
 
-def test_get_is_not_allowed(client):
-    assert client.get(URL).status_code == 405
+def test_get_goes_to_the_form(client, db):
+    """Reloading or bookmarking the page a plain (no-JS) search posted to shows the form, not an empty 405."""
+    response = client.get(URL)
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_other_methods_are_not_allowed(client):
+    assert client.put(URL).status_code == 405
 
 
 def test_post_without_csrf_token_is_refused(db):
