@@ -297,3 +297,10 @@ def test_language_switcher_returns_to_the_saved_search(client, small_catalog):
     html = post(client, picture_of(small_catalog[1])).content.decode()
     pk = Search.objects.get().pk
     assert f'<input type="hidden" name="next" id="language-next" value="/s/{pk}/" hx-swap-oob="true">' in html
+
+
+def test_language_switcher_of_a_plain_form_search_returns_to_it(client, small_catalog):
+    """Without JS the results come as a whole page in answer to the POST: switching language keeps them."""
+    html = post(client, picture_of(small_catalog[1]), htmx=False).content.decode()
+    pk = Search.objects.get().pk
+    assert f'<input type="hidden" name="next" id="language-next" value="/s/{pk}/">' in html
