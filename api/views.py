@@ -92,6 +92,10 @@ def snapshop_query(request: HttpRequest) -> HttpResponse:
 
 
 def answer_query(request: HttpRequest) -> JsonResponse:
+    if request.content_type == "application/x-www-form-urlencoded":
+        # Clients label the body GBK, gb2312, latin1...; Django refuses such urlencoded bodies (BadRequest), but the
+        # fields are ASCII (a hex key, base64), which reads the same in any of them.
+        request.encoding = "utf-8"
     try:
         form = QueryForm(request.POST)
     except RequestDataTooBig:

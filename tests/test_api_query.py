@@ -62,6 +62,15 @@ def test_tolerates_data_header_line_breaks_and_unencoded_plus(key: str, small_ca
     assert response.json()["error_code"] == 0
 
 
+@pytest.mark.parametrize("charset", ["GBK", "gb2312", "ISO-8859-1", "utf8"])
+def test_a_declared_charset_other_than_utf8_is_read_all_the_same(
+    client: Client, key: str, small_catalog: list[CatalogItem], charset: str
+) -> None:
+    body = urlencode({"key": key, "image": b64(small_catalog[1].picture.read_bytes())})
+    response = client.post(URL, body, content_type=f"application/x-www-form-urlencoded; charset={charset}")
+    assert response.status_code == 200 and response.json()["error_code"] == 0
+
+
 def test_multipart_form_works_too(client: Client, key: str, small_catalog: list[CatalogItem]) -> None:
     answer = client.post(URL, {"key": key, "image": b64(small_catalog[0].picture.read_bytes())}).json()
     assert answer["error_code"] == 0
