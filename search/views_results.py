@@ -22,7 +22,7 @@ from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
 from search.models import Search
 from search.photo import QueryPhoto
-from search.refine import MAX_RESULTS, State, facets, ordered, page_size
+from search.refine import MAX_RESULTS, State, credible, facets, ordered, page_size
 from search.services import SearchOutcome, run_search, stored_hits
 from search.sources import analyse, catalog_hits, hits_of_search, parse_region, photo_bytes, saved_region
 from search.views import (
@@ -80,8 +80,8 @@ def refined_results(
         results.cards = cards_for(shown[start : state.shown], device, start=start + 1)
     else:
         results.cards = cards_for(shown[: state.shown], device)
-    if state.refined:
-        results.uncertain = False
+    if state.refined:  # the notice follows what is shown: a filter may leave only weak matches, or none
+        results.uncertain = bool(hits) and not any(credible(hit) for hit in hits)
     return results
 
 

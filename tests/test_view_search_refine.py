@@ -61,6 +61,14 @@ def test_self_operated_only(client, saved, small_catalog):
     assert shown and set(shown) == own
 
 
+@pytest.mark.parametrize("query", ["?self=1", "?sort=price_asc", "?min=0"])
+def test_a_filter_keeps_the_uncertain_notice_when_no_match_is_credible(client, saved, settings, query):
+    settings.SNAPSHOP_SIMILARITY_FLOOR = 1.5  # nothing is credible
+    assert "We are not sure about these matches" in get(client, saved, query).content.decode()
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0  # everything is
+    assert "We are not sure about these matches" not in get(client, saved, query).content.decode()
+
+
 def test_price_range(client, saved):
     shown = prices(get(client, saved, "?min=20&max=40&page=5").content.decode())
     assert shown and all(20 <= p <= 40 for p in shown)
