@@ -205,3 +205,12 @@ BY_CODE: dict[int, type[JuheError]] = {
         Discontinued, BadImage, UpstreamNetworkError, QueryFailed,
     )
 }  # fmt: skip
+
+
+# Codes about the photo itself; every other juhe_* code is the service's (its key, quota, network...).
+PHOTO_CODES = frozenset({"juhe_254701", "juhe_254704", "juhe_photo"})
+
+
+def is_service_failure(code: str) -> bool:
+    """A Juhe failure the shopper's photo did not cause: shown as "search is unavailable", not as a bad photo."""
+    return code.startswith("juhe_") and code not in PHOTO_CODES

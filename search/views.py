@@ -27,6 +27,7 @@ from catalog.cards import column, column_converters, stored_url, table
 from search.devices import device_kind
 from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
+from search.juhe_errors import is_service_failure
 from search.models import Search, SearchHit
 from search.photo import QueryPhoto
 from search.refine import MAX_RESULTS, Facets, State, max_page
@@ -105,10 +106,15 @@ class Results:
         return ""
 
     @property
+    def service_failed(self) -> bool:
+        """The search service failed, not the photo: "Search is unavailable", 503."""
+        return self.error_code in {"engine_unavailable", "search_failed"} or is_service_failure(self.error_code)
+
+    @property
     def status(self) -> int:
         if not self.error_code:
             return 200
-        return ERROR_STATUS.get(self.error_code, 422)
+        return 503 if self.service_failed else ERROR_STATUS.get(self.error_code, 422)
 
     @property
     def thumbnail_url(self) -> str:
@@ -119,12 +125,20 @@ def cards_for(hits: list[ProductHit], device: str, start: int = 1) -> list[Card]
     return [Card(hit=hit, buy_link=hit.buy_link(device), rank=rank) for rank, hit in enumerate(hits, start=start)]
 
 
+def shopper_error_text(code: str, message: str) -> str:
+    """The error message a shopper reads; a Juhe service failure's own (its key, its quota: for an administrator,
+    kept in history) becomes "not available right now"."""
+    if is_service_failure(code):
+        return error_text("engine_unavailable")
+    return error_text(code, message)
+
+
 def results_from_outcome(outcome: SearchOutcome, search: Search | None, device: str) -> Results:
     return Results(
         cards=cards_for(outcome.hits, device),
         search=search,
         error_code=outcome.error_code,
-        error_message=error_text(outcome.error_code, outcome.error_message) if outcome.error_code else "",
+        error_message=shopper_error_text(outcome.error_code, outcome.error_message) if outcome.error_code else "",
         notice=outcome.notice,
         uncertain=outcome.uncertain,
     )
@@ -139,7 +153,7 @@ def results_from_saved(
         cards=cards_for(hits, device) if cards else [],
         search=search,
         error_code=search.error_code,
-        error_message=error_text(search.error_code, search.error_message) if search.error_code else "",
+        error_message=shopper_error_text(search.error_code, search.error_message) if search.error_code else "",
         notice=search.notice,
         uncertain=bool(hits) and hits[0].similarity < settings.SNAPSHOP_SIMILARITY_FLOOR,
     )

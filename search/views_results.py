@@ -167,7 +167,8 @@ def find(request: HtmxHttpRequest) -> HttpResponse:
     """Search the catalog by words, for a shopper without a photo."""
     state = State.from_query(request.GET)
     if not state.q:
-        return render_results(request, PhotoForm(), Results(cards=[], error_code="no_words"), status=200)
+        results = Results(cards=[], error_code="no_words", error_message=error_text("no_words"))
+        return render_results(request, PhotoForm(), results, status=200)
     hits = catalog_hits(state)
     results = Results(cards=[], state=state, base_url=reverse("find"), textual=True, total=len(hits))
     results.facets = facets(hits, state)

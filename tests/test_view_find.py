@@ -27,7 +27,10 @@ def test_no_match_says_so(client, small_catalog):
 
 
 def test_empty_words_ask_for_words(client, db):
-    assert 'data-error-code="no_words"' in client.get("/find/", {"q": " "}).content.decode()
+    html = client.get("/find/", {"q": " "}).content.decode()
+    assert 'data-error-code="no_words"' in html
+    assert "<h2" in html and "What are you looking for?</h2>" in html  # not "We could not use this photo"
+    assert "<p>Type what you are looking for, or search with a photo.</p>" in html
 
 
 def test_home_page_has_the_text_search_form(client, db):
