@@ -3,5 +3,5 @@ from django.urls import path
 from catalog import views
 
 urlpatterns = [
-    path("p/<str:sku_id>/", views.product_detail, name="product"),
+    path("p/<path:sku_id>/", views.product_detail, name="product"),  # path: a skuId may hold "/"
 ]

@@ -50,6 +50,11 @@ class ProductHit:
     def category_path(self) -> list[str]:
         return [c for c in (self.cid1, self.cid2, self.cid3) if c]
 
+    @property
+    def in_catalog(self) -> bool:
+        """Found in the local catalog (alone or with Juhe): it has a product page and "more like this"."""
+        return "local" in self.source.split("+")
+
     def buy_link(self, device: str) -> str:
         """The PC link for desktop browsers, the mobile one for phones and tablets; either if only one exists."""
         pc, mobile = safe_link(self.detail_url), safe_link(self.detail_app_url)

@@ -62,6 +62,11 @@ class Card:
         return self.hit.sku_price
 
     @property
+    def page_link(self) -> str:
+        """The product's own page (for a card without a shop link)."""
+        return reverse("product", args=[self.hit.sku_id])
+
+    @property
     def name_id(self) -> str:
         """The id of the card's name (its article's label)."""
         return f"card-{self.rank}-name"

@@ -44,6 +44,13 @@ def test_url_shape(product):
     assert product.get_absolute_url() == "/p/100042/"
 
 
+def test_a_sku_id_with_a_slash_has_a_page(client):
+    """Shop SKUs like "AB/12" import fine; their page and the admin's "view on site" must work too."""
+    slashed = Product.objects.create(sku_id="AB/12", name="Slashed")
+    assert slashed.get_absolute_url() == "/p/AB/12/"
+    assert '<h1 id="product-name">Slashed</h1>' in page(client, slashed)
+
+
 def test_shows_the_name_as_heading(client, product):
     assert '<h1 id="product-name">Oat Milk 1 L</h1>' in page(client, product)
 
