@@ -267,6 +267,9 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     form = PhotoForm(request.POST, request.FILES)
     if not form.is_valid():
         code, message = form.error()
+        # Kept in history like every other refusal (the admin sees them all; the API's are kept too).
+        save_history(request, SearchOutcome(backend=settings.SNAPSHOP_BACKEND, error_code=code, error_message=message),
+                     b"", device_of(request))  # fmt: skip
         return render_results(request, form, Results(cards=[], error_code=code, error_message=message))
     data = form.photo_bytes()
     outcome = run_search(data, limit=MAX_RESULTS)

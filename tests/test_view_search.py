@@ -189,11 +189,14 @@ def test_missing_file_is_422(client, db):
     response = client.post(URL, {}, headers=HTMX)
     assert response.status_code == 422 and error_box(response) == "required"
     assert "Choose a photo first." in response.content.decode()
+    assert Search.objects.get().error_code == "required"  # kept in history like every refusal
 
 
 def test_empty_file_is_422(client, db):
     response = post(client, b"")
     assert response.status_code == 422 and error_box(response) == "empty"
+    refused = Search.objects.get()
+    assert (refused.error_code, refused.photo.name or "") == ("empty", "")
 
 
 def test_not_an_image_is_422(client, db):
@@ -217,6 +220,8 @@ def test_too_large_is_refused_before_reading(client, db, settings, monkeypatch):
     response = post(client, jpeg(800, 600))
     assert response.status_code == 422 and error_box(response) == "too_large"
     assert "the limit is 9.8" in response.content.decode()
+    refused = Search.objects.get()
+    assert refused.error_code == "too_large" and "the limit is 9.8" in refused.error_message
 
 
 def test_too_many_pixels_is_422(client, db, settings):
