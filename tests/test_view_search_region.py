@@ -47,6 +47,15 @@ def test_subjects_are_kept_and_the_chosen_chip_is_pressed(client, saved):
     assert 'aria-pressed="true" data-chip="1"' in html and 'aria-pressed="false" data-chip="2"' in html
 
 
+def test_the_caption_says_what_was_searched_and_what_the_box_is(client, saved):
+    """On a whole-photo search the box starts on a detected subject, which may be another object than the results
+    show (a pencil beside the tablet): the caption must not let it pass for the part searched."""
+    whole = client.get(f"/s/{saved.pk}/").content.decode()
+    assert "Your whole photo was searched. The box marks one thing found in it" in whole
+    part = post_region(client, saved, "0.5,0.5,0.9,0.9").content.decode()
+    assert "The part of your photo searched." in part and "whole photo" not in part
+
+
 def test_a_tiny_region_is_refused_with_a_message(client, saved):
     response = post_region(client, saved, "0.1,0.1,0.105,0.105")
     assert response.status_code == 422 and 'data-error-code="bad_region"' in response.content.decode()
