@@ -242,13 +242,15 @@ LOGGING = {
 from csp.constants import NONE, SELF  # noqa: E402
 
 # CSP (django-csp 4.0): scripts and styles only from our own static files, never inline.
-# Product pictures may be remote (https:); blob: is the photo preview, data: small inline icons.
+# Product pictures may be remote (https:); blob: is the photo preview, data: small inline icons. With a Juhe
+# backend, cards show the upstream's own picture links, and Juhe (JD's CDN) and other SnapShops may name http: ones.
+REMOTE_PICTURE_SCHEMES = ["https:"] if SNAPSHOP_BACKEND == "local" else ["https:", "http:"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:", "blob:", "https:"],
+        "img-src": [SELF, "data:", "blob:", *REMOTE_PICTURE_SCHEMES],
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],

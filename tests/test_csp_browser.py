@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from tests.conftest import CatalogItem
@@ -38,6 +42,18 @@ def test_every_page_sends_the_policy() -> None:
     assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
     assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
     assert set(directives["img-src"].split()) >= {"'self'", "data:", "https:"}
+
+
+@pytest.mark.parametrize(("backend", "http_pictures"), [("local", False), ("juhe", True), ("both", True)])
+def test_http_pictures_are_allowed_only_with_a_juhe_backend(backend: str, http_pictures: bool) -> None:
+    """Juhe's cards link the upstream's pictures, some of them http: (JD's CDN, another SnapShop)."""
+    code = "from django.conf import settings; print(settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src'])"
+    environment = {**os.environ, "SNAPSHOP_BACKEND": backend, "DJANGO_SETTINGS_MODULE": "snapshop_site.settings"}
+    shown = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert "'https:'" in shown and ("'http:'" in shown) is http_pictures
 
 
 @pytest.mark.django_db
