@@ -2,16 +2,41 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Product, ProductImage
+from catalog.pictures import PictureUnavailable, decode_picture
+
+
+class ProductImageForm(forms.ModelForm):
+    """A picture uploaded in the admin is kept as the import keeps one: decoded, upright, as a JPEG of at most
+    STORED_PICTURE_SIDE (a HEIC as uploaded showed broken in browsers); one it cannot read is refused on its row."""
+
+    class Meta:
+        model = ProductImage
+        fields = ["image", "position"]
+
+    def clean_image(self) -> object:
+        upload = self.cleaned_data.get("image")
+        if not isinstance(upload, UploadedFile):  # unchanged, or cleared
+            return upload
+        try:
+            loaded = decode_picture(upload.name or "picture", upload.read())
+        except PictureUnavailable as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        self.instance.content_hash = loaded.digest
+        return ContentFile(loaded.stored_jpeg(), name=f"{loaded.digest[:24]}.jpg")
 
 
 class ProductImageInline(admin.TabularInline):
     model = ProductImage
+    form = ProductImageForm
     extra = 0
     fields = ["preview", "image", "position", "source_url", "features_version"]
     readonly_fields = ["preview", "source_url", "features_version"]
@@ -51,7 +76,11 @@ class ProductAdmin(admin.ModelAdmin):
         if deleted:
             index.remove_pictures(deleted)
         fresh = []
+        last = max((p.position for p in form.instance.images.all()), default=-1) if form.instance.pk else -1
         for picture in instances:
+            if picture.pk is None and picture.position == 0 and last >= 0:  # after the pictures already there
+                last += 1
+                picture.position = last
             picture.save()
             if picture.image and "image" in getattr(picture, "_changed_fields", {"image"}):
                 try:

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from catalog.models import Product
 from search.admin import csv_cell
 from search.hits import ProductHit
 from search.models import Search
 from search.services import SearchOutcome, record_search
 from tests.conftest import CatalogItem
-from tests.images import jpeg
+from tests.images import encode, jpeg, textured
 from vision.prepare import prepare_image
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +100,50 @@ def test_catalog_admin_lists_products(admin_client_logged_in: Client, small_cata
     assert small_catalog[0].product.name in response.content.decode()
     change = admin_client_logged_in.get(reverse("admin:catalog_product_change", args=[small_catalog[0].product.pk]))
     assert change.status_code == 200
+
+
+def picture_upload(client: Client, product: Product, name: str, data: bytes):
+    """The product's change form as the admin posts it, with one picture added in the inline."""
+    names = ("sku_id", "name", "ware_label", "cid1", "cid2", "cid3", "detail_url", "detail_app_url", "description")
+    fields = {f: getattr(product, f) or "" for f in (*names, "source")}
+    existing = list(product.images.all())
+    form = {**fields, "price": product.price or "", "images-TOTAL_FORMS": len(existing) + 1,
+            "images-INITIAL_FORMS": len(existing), "images-MIN_NUM_FORMS": 0, "images-MAX_NUM_FORMS": 1000}  # fmt: skip
+    for i, picture in enumerate(existing):
+        form |= {
+            f"images-{i}-id": picture.pk,
+            f"images-{i}-product": product.pk,
+            f"images-{i}-position": picture.position,
+        }
+    n = len(existing)
+    form |= {f"images-{n}-product": product.pk, f"images-{n}-position": 0,
+             f"images-{n}-image": SimpleUploadedFile(name, data)}  # fmt: skip
+    return client.post(f"/admin/catalog/product/{product.pk}/change/", form)
+
+
+def test_an_admin_picture_is_kept_as_an_upright_jpeg_after_the_others(
+    admin_client_logged_in: Client, small_catalog: list[CatalogItem]
+) -> None:
+    product = small_catalog[0].product
+    png = encode(textured(300, 200, 4), "PNG")
+    response = picture_upload(admin_client_logged_in, product, "added.png", png)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    added = product.images.order_by("-pk").first()
+    assert added is not None and str(added.image.name).endswith(".jpg") and added.content_hash
+    with added.image.open("rb") as handle:
+        assert handle.read(3) == b"\xff\xd8\xff"
+    assert added.position == 1 and added.vector  # after the imported picture, and searchable
+
+
+def test_an_admin_picture_that_cannot_be_read_is_refused_on_its_row(
+    admin_client_logged_in: Client, small_catalog: list[CatalogItem]
+) -> None:
+    product = small_catalog[0].product
+    before = product.images.count()
+    for name, data, reason in [("dot.png", encode(textured(1, 1, 1), "PNG"), "too small"),
+                               ("cut.jpg", jpeg(400, 300)[:2000], "damaged")]:  # fmt: skip
+        response = picture_upload(admin_client_logged_in, product, name, data)
+        assert response.status_code == 200  # the form again, with the row's error (Django's own check let it by)
+        errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*><li>([^<]*)', response.content.decode())
+        assert any(name in e and reason in e for e in errors), errors
+    assert product.images.count() == before
