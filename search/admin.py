@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -186,9 +187,10 @@ class SearchAdmin(admin.ModelAdmin):
     @admin.action(description=_("Export selected searches to CSV"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Search]) -> StreamingHttpResponse:
         writer = csv.writer(Echo())
-        response = StreamingHttpResponse(
-            (writer.writerow(row) for row in export_rows(queryset)), content_type="text/csv; charset=utf-8"
-        )
+        rows = (writer.writerow(row) for row in export_rows(queryset))
+        # A byte-order mark first: Excel, the usual tool for this file, reads UTF-8 without one as the locale's
+        # code page (GBK on a Chinese Windows), and every Chinese message would be mojibake.
+        response = StreamingHttpResponse(itertools.chain(["\ufeff"], rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="searches.csv"'
         return response
 

@@ -87,6 +87,7 @@ def test_csv_export_neutralises_formulas(admin_client_logged_in: Client) -> None
     body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
     assert response["Content-Type"].startswith("text/csv")
     assert "'=HYPERLINK" in body and ",=HYPERLINK" not in body
+    assert body.startswith("\ufeff")  # Excel reads the file as UTF-8 only with a byte-order mark
 
 
 @pytest.mark.parametrize("value", ["=1+2", "+cmd", "-2", "@SUM(A1)"])

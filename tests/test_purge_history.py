@@ -72,3 +72,9 @@ def test_rows_without_photos_and_missing_files_are_fine() -> None:
 def test_negative_days_is_refused() -> None:
     with pytest.raises(CommandError):
         run("--days", "-1")
+
+
+def test_help_names_the_retention_in_force(capsys: pytest.CaptureFixture[str], settings) -> None:
+    with pytest.raises(SystemExit):
+        call_command("purge_history", "--help")
+    assert f"now {settings.SNAPSHOP_HISTORY_RETENTION_DAYS}" in " ".join(capsys.readouterr().out.split())

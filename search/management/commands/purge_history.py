@@ -32,7 +32,8 @@ class Command(BaseCommand):
             "--days",
             type=int,
             default=None,
-            help="Keep this many days (default: SNAPSHOP_HISTORY_RETENTION_DAYS = %(default)s from settings).",
+            help="Keep this many days (default: the setting SNAPSHOP_HISTORY_RETENTION_DAYS, now %s)."
+            % settings.SNAPSHOP_HISTORY_RETENTION_DAYS,
         )
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
 
