@@ -191,10 +191,10 @@ class JuheClient:
         data = result.get("data") or []
         if not isinstance(data, list):
             raise BadResponse()
-        hits = [
+        hits = [  # a hit without an id or a name cannot make a card (nor a catalog product)
             ProductHit.from_juhe(item)
             for item in data
-            if isinstance(item, dict) and item.get("skuId") not in (None, "")
+            if isinstance(item, dict) and item.get("skuId") not in (None, "") and str(item.get("skuName") or "").strip()
         ]
         return JuheResult(hits=hits, request_id=str(result.get("request_id") or "")[:64], reason=reason)
 

@@ -49,12 +49,13 @@ def test_parses_hits_and_request_id(fake_juhe: FakeServer) -> None:
 
 
 def test_tolerates_missing_extra_and_odd_fields(fake_juhe: FakeServer) -> None:
-    odd = {"skuId": "123", "skuPrice": "¥12.5", "similarity": "0.5", "allImageUrls": None, "newField": [1]}
-    body = success(odd, {"skuName": "no sku id"})
+    odd = {"skuId": 123, "skuName": "Tea", "skuPrice": "¥12.5", "similarity": "0.5", "allImageUrls": None, "new": [1]}
+    nameless = [{"skuId": "124", "similarity": 0.9}, {"skuId": "125", "skuName": "  ", "similarity": 0.9}]
+    body = success(odd, {"skuName": "no sku id"}, *nameless)  # without an id or a name there is no card to make
     body["result"]["data"].append("not a dict")
     fake_juhe.queue(Reply(body=body))
     [hit] = get_client().query(photo()).hits
-    assert (hit.sku_id, hit.sku_name, hit.sku_price, hit.similarity) == ("123", "", Decimal("12.5"), 0.5)
+    assert (hit.sku_id, hit.sku_name, hit.sku_price, hit.similarity) == ("123", "Tea", Decimal("12.5"), 0.5)
     assert hit.all_image_urls == []
 
 

@@ -28,12 +28,12 @@ class Command(BaseCommand):
     help = "Delete search history (rows, photos and thumbnails) older than the retention period."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        days = settings.SNAPSHOP_HISTORY_RETENTION_DAYS
         parser.add_argument(
             "--days",
             type=int,
             default=None,
-            help="Keep this many days (default: the setting SNAPSHOP_HISTORY_RETENTION_DAYS, now %s)."
-            % settings.SNAPSHOP_HISTORY_RETENTION_DAYS,
+            help=f"Keep this many days (default: SNAPSHOP_HISTORY_RETENTION_DAYS, now {days}).",
         )
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
 
