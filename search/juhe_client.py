@@ -33,7 +33,6 @@ from search.juhe_errors import (
     BadResponse,
     JuheError,
     NotConfigured,
-    PhotoNotAccepted,
     ServerError,
     Timeout,
     UnknownErrorCode,
@@ -64,8 +63,7 @@ def encode_for_juhe(image: Image.Image) -> bytes:
         image = image.copy()
         image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     while True:
-        if min(image.size) < MIN_SIDE:
-            raise PhotoNotAccepted()
+        image = _padded(image)
         for quality in QUALITIES:
             out = io.BytesIO()
             image.save(out, format="JPEG", quality=quality, optimize=True)
@@ -73,6 +71,17 @@ def encode_for_juhe(image: Image.Image) -> bytes:
                 return out.getvalue()
         width, height = image.size
         image = image.resize((int(width * 0.75), int(height * 0.75)), Image.Resampling.LANCZOS)
+
+
+def _padded(image: Image.Image) -> Image.Image:
+    """A panorama brought down to 4096 px (or the 3 MB) can end thinner than Juhe's 48 px: white bars make up
+    the short side, the picture itself is sent whole (the local engine searches such photos too)."""
+    width, height = image.size
+    if min(width, height) >= MIN_SIDE:
+        return image
+    canvas = Image.new("RGB", (max(width, MIN_SIDE), max(height, MIN_SIDE)), (255, 255, 255))
+    canvas.paste(image, ((canvas.width - width) // 2, (canvas.height - height) // 2))
+    return canvas
 
 
 def scrub(text: str, secret: str) -> str:

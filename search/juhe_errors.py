@@ -190,13 +190,6 @@ class NotConfigured(JuheError):
         return _("The Juhe backend has no API key. An administrator should set JUHE_API_KEY.")
 
 
-class PhotoNotAccepted(JuheError):
-    code = "juhe_photo"
-
-    def default_message(self) -> str:
-        return _("This picture cannot be sent to Juhe: its shorter side must stay at least 48 pixels.")
-
-
 BY_CODE: dict[int, type[JuheError]] = {
     cls.error_code: cls
     for cls in (
@@ -207,7 +200,8 @@ BY_CODE: dict[int, type[JuheError]] = {
 }  # fmt: skip
 
 
-# Codes about the photo itself; every other juhe_* code is the service's (its key, quota, network...).
+# Codes about the photo itself; every other juhe_* code is the service's (its key, quota, network...). juhe_photo:
+# history rows from before too thin panoramas were padded for Juhe instead of refused.
 PHOTO_CODES = frozenset({"juhe_254701", "juhe_254704", "juhe_photo"})
 
 

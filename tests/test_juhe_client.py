@@ -240,9 +240,13 @@ def test_rgba_becomes_jpeg() -> None:
     assert Image.open(io.BytesIO(data)).format == "JPEG"
 
 
-def test_too_thin_after_downscale_is_refused() -> None:
-    with pytest.raises(juhe.PhotoNotAccepted, match="48 pixels"):
-        encode_for_juhe(textured(8200, 60))
+def test_too_thin_after_downscale_is_padded_to_48_pixels() -> None:
+    """8200 x 60 brought down to 4096 px would be 30 px high: white bars make it 48, the picture is all there."""
+    sent = Image.open(io.BytesIO(encode_for_juhe(textured(8200, 60))))
+    assert sent.size == (4096, 48)
+    band = np.asarray(sent.convert("L"), dtype=float)
+    assert band[:4].mean() > 245 and band[-4:].mean() > 245  # the bars
+    assert band[12:36].std() > 10  # the picture between them
 
 
 def test_client_is_reused_per_configuration(fake_juhe: FakeServer, settings) -> None:
