@@ -46,6 +46,19 @@ def test_fallback_errors_answer_from_local_with_a_notice(
     assert Search.objects.get(pk=saved.pk).notice == outcome.notice
 
 
+def test_the_fallback_notice_has_no_full_stop_inside_its_brackets() -> None:
+    from django.utils import translation
+
+    from search.backends.remote import fallback_notice
+    from search.juhe_errors import Unreachable
+
+    with translation.override("zh-hans"):
+        notice = fallback_notice(Unreachable())
+    assert "（" in notice and "。）" not in notice
+    with translation.override("en"):
+        assert ".)" not in fallback_notice(Unreachable())
+
+
 @pytest.mark.parametrize("code", [10001, 10003, 10009, 254701, 254704])
 def test_key_and_image_errors_do_not_fall_back(fake_juhe: FakeServer, db, code: int) -> None:
     fake_juhe.default = Reply(body=failure(code, "nope"))

@@ -55,7 +55,7 @@ def search_remote(
 
 def fallback_notice(exc: SearchFailed) -> str:
     return _("Juhe is unavailable (%(reason)s); showing results from our own catalog.") % {
-        "reason": exc.message.rstrip(".")
+        "reason": exc.message.rstrip(".。")  # the sentence's own full stop, English or Chinese, not inside the brackets
     }
 
 
