@@ -240,3 +240,16 @@ def test_colour_counts_more_for_a_plain_catalog_picture(engine: Engine, pictures
     assert verify(engine._query_local(query), [textured]) == [0]  # its keypoints match nothing in the photo
     ranked = engine.rerank(query, [Candidate(1, 0.31, textured.to_bytes()), Candidate(0, 0.3, plain.to_bytes())])
     assert ranked[0].key == 0  # same colours: they count more for the picture SIFT cannot check
+
+
+def test_one_blob_gives_one_subject_and_two_blobs_two() -> None:
+    """The lower activation level's box around a blob is the same subject as the higher level's box inside it
+    (two near-duplicate chips before); a separate blob is another subject."""
+    from vision.regions import salient_boxes
+
+    fmap = np.zeros((4, 12, 12), np.float32)
+    fmap[:, 2:9, 1:6] = 0.5  # a blob's halo ...
+    fmap[:, 3:8, 2:5] = 1.0  # ... and its core
+    assert len(salient_boxes(fmap)) == 1
+    fmap[:, 3:8, 8:11] = 0.9  # another blob, apart
+    assert len(salient_boxes(fmap)) == 2

@@ -104,7 +104,7 @@ def salient_boxes(fmap: np.ndarray, limit: int = 5) -> list[tuple[float, float, 
                 continue
             mass = float(energy[ys, xs].sum())
             box = (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
-            if all(_iou(box, other) < 0.6 for _, other in found):
+            if not any(_same_subject(box, other) for _, other in found):
                 found.append((mass, box))
     found.sort(key=lambda item: -item[0])
     return [box for _, box in found[:limit]]
@@ -127,6 +127,18 @@ def _components(mask: np.ndarray) -> np.ndarray:
                     labels[ny, nx] = current
                     stack.append((ny, nx))
     return labels
+
+
+def _same_subject(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Boxes of one blob: overlapping most of their union, or one nested in the other at no less than 40 % of its
+    area (the lower level's box around the same blob as the higher level's: near-duplicate chips)."""
+    if _iou(a, b) >= 0.6:
+        return True
+    area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    small, large = min(area_a, area_b), max(area_a, area_b)
+    return small > 0 and ix * iy >= 0.9 * small and small >= 0.4 * large
 
 
 def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
