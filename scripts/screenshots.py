@@ -8,7 +8,8 @@ Writes docs/screenshot-{home,results,product}-{360,1280}.png (and -zh variants o
 result-page states of issue 5: docs/screenshot-{chips,filters,history}-{360,1280}.png (two products in one
 photo with their chips, the filters open and sorted by price, the recent-searches page).
 The photo is cropped and turned a little first, like a shopper's own picture of the product.
-Needs Debian Chromium at /usr/bin/chromium and the playwright Python package.
+Needs Debian Chromium at /usr/bin/chromium, the playwright Python package and a Chinese font (Debian's
+fonts-wqy-microhei, for the zh-Hans shots and the brand; without one they show empty boxes).
 """
 
 from __future__ import annotations
