@@ -114,10 +114,11 @@ def parse_row(line: int, raw: dict[str, object]) -> CatalogRow:
     )
 
 
-class UnreadableText(ValueError):
+class UnreadableText(RowError):
+    """The whole file, not one row: it is no text in an encoding a catalog comes in."""
+
     def __init__(self, line: int) -> None:
-        super().__init__(f"line {line}: the file is neither UTF-8 nor GB18030 text; save it as UTF-8")
-        self.line = line
+        super().__init__(line, "the file is neither UTF-8 nor GB18030 text; save it as UTF-8")
 
 
 def text_encoding(path: Path) -> str:
@@ -147,7 +148,7 @@ def read_catalog(path: Path) -> Iterator[CatalogRow | RowError]:
     try:
         encoding = text_encoding(path)
     except UnreadableText as exc:
-        yield RowError(exc.line, str(exc).split(": ", 1)[1])
+        yield exc
         return
     rows = (
         _read_jsonl(path, encoding)
