@@ -23,6 +23,12 @@ MAX_RESULTS = 100
 SORTS = ("best", "price_asc", "price_desc")
 
 
+def _words(text: str) -> str:
+    """The words of a query, one space apart; control characters separate words too (SQLite's LIKE ends its
+    pattern at a NUL, so "\\0abc" matched the whole catalog)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:100]
+
+
 def _decimal(value: str | None) -> Decimal | None:
     try:
         number = Decimal((value or "").strip())
@@ -74,7 +80,7 @@ class State:
             self_only=query.get("self") in {"1", "on", "true"},
             sort=sort if sort in SORTS else "best",
             page=_page(query.get("page")),
-            q=" ".join(query.get("q", "").split())[:100],
+            q=_words(query.get("q", "")),
         )
 
     def params(self) -> dict[str, str]:

@@ -36,3 +36,11 @@ def test_empty_words_ask_for_words(client, db):
 def test_home_page_has_the_text_search_form(client, db):
     html = client.get("/").content.decode()
     assert 'action="/find/"' in html and 'name="q"' in html
+
+
+def test_a_control_character_separates_words_and_never_matches_everything(client, small_catalog):
+    """SQLite's LIKE ends its pattern at a NUL: "\\0zzzqqq" once matched the whole catalog."""
+    response = client.get("/find/", {"q": "\x00zzzqqq"})
+    assert 'data-error-code="no_results"' in response.content.decode() and "\x00" not in response.content.decode()
+    name = small_catalog[5].product.name
+    assert f">{name}</h3>" in client.get("/find/", {"q": "\x00" + name}).content.decode()
