@@ -138,7 +138,9 @@ def search_region(request: HtmxHttpRequest) -> HttpResponse:
 def search_like(request: HtmxHttpRequest) -> HttpResponse:
     """ "More like this": search with the product's own picture, recorded like any search."""
     product = Product.objects.filter(sku_id=request.POST.get("sku", "")[:64]).first()
-    picture = product.images.exclude(image="").first() if product else None
+    if product is None:  # removed from the catalog while its card was on the page
+        return refused(request, "product_gone")
+    picture = product.images.exclude(image="").first()
     if picture is None:
         return refused(request, "photo_gone")
     try:

@@ -25,4 +25,6 @@ def test_every_card_has_the_button(client, small_catalog):
 
 def test_unknown_product_is_a_message(client, db):
     response = client.post("/search/", {"sku": "nope"}, headers=HTMX)
-    assert response.status_code == 422 and 'data-error-code="photo_gone"' in response.content.decode()
+    html = response.content.decode()
+    assert response.status_code == 422 and 'data-error-code="product_gone"' in html
+    assert "No longer in the catalog" in html and "no longer in the catalog. Search with a photo or by name." in html
