@@ -65,3 +65,14 @@ def test_without_htmx_delete_goes_back_to_the_list(client, saved):
 def test_search_again_button_posts_the_saved_search(client, saved):
     html = client.get("/history/").content.decode()
     assert f'name="search" value="{saved.pk}"' in html
+
+
+def test_each_items_buttons_are_named_by_its_result_and_time(client, saved):
+    """Several searches in one minute: "Delete" and "Search again" alone, or with the minute, name none apart."""
+    html = client.get("/history/").content.decode()
+    pk = saved.pk
+    top = f'<a class="history-top" id="history-top-{pk}" href="/s/{pk}/">{saved.hits.get(rank=1).name}</a>'
+    assert top in html and f'<time id="history-time-{pk}"' in html
+    for button in ("rerun", "delete"):
+        assert f'aria-labelledby="history-{button}-{pk} history-top-{pk} history-time-{pk}"' in html
+        assert f'id="history-{button}-{pk}"' in html
