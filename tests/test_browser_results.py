@@ -209,3 +209,19 @@ def test_deleting_a_search_deletes_its_photo(live_server, small_catalog: list[Ca
     page.locator("[data-delete]").first.click()
     page.wait_for_selector(f"#history-{saved.pk}", state="detached", timeout=TIMEOUT)
     assert not Search.objects.exists() and not photo.exists()
+
+
+def test_deleting_from_history_keeps_the_keyboard_in_the_list(live_server, small_catalog: list[CatalogItem], page):
+    """Focus goes to the next entry, then (the list empty) to the heading: never back to <body>."""
+    search_with(page, live_server.url, small_catalog[4].picture)
+    search_with(page, live_server.url, small_catalog[7].picture)
+    newer, older = Search.objects.order_by("-pk")
+    page.goto(live_server.url + "/history/")
+    page.locator(f"#history-{newer.pk} [data-delete]").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#history-{newer.pk}", state="detached", timeout=TIMEOUT)
+    page.wait_for_function(f"document.activeElement && document.activeElement.id === 'history-top-{older.pk}'")
+    page.locator(f"#history-{older.pk} [data-delete]").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#history-{older.pk}", state="detached", timeout=TIMEOUT)
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'history-title'")

@@ -89,6 +89,27 @@
       if (heading) heading.focus({ preventScroll: true });
     }
   });
+  /* Deleting from history keeps the keyboard where the shopper was: on the next entry (else the one before,
+     else the page's heading). Left alone, focus fell to <body> with the deleted button, and said nothing. */
+  var focusAfterDelete = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.closest) return;
+    var item = elt.closest(".history-item");
+    if (item) {
+      var other = item.nextElementSibling || item.previousElementSibling;
+      focusAfterDelete = (other && other.querySelector(".history-top")) || "heading";
+    } else if (elt.closest(".history-clear")) {
+      focusAfterDelete = "heading";
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var target = focusAfterDelete;
+    focusAfterDelete = null;
+    if (!target || !event.detail.successful) return;
+    if (target === "heading") target = document.getElementById("history-title");
+    if (target && target.isConnected) target.focus();
+  });
   /* Let the same photo be chosen again after a search. */
   document.addEventListener("htmx:afterRequest", function (event) {
     var f = form();
