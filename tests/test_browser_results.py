@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from search import views_results
 from search.models import Search
 from tests.conftest import CatalogItem
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON
@@ -225,3 +227,28 @@ def test_deleting_from_history_keeps_the_keyboard_in_the_list(live_server, small
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#history-{older.pk}", state="detached", timeout=TIMEOUT)
     page.wait_for_function("document.activeElement && document.activeElement.id === 'history-title'")
+
+
+def test_the_last_of_two_quick_sort_changes_wins(
+    live_server, small_catalog: list[CatalogItem], page, settings, monkeypatch
+):
+    """Two arrow keys on the closed sort select are two refines; the second, sent while the first is on its way,
+    was dropped with the form the first answer replaced, leaving "low to high" for a shopper who chose "high"."""
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0  # one price order
+    search_with(page, live_server.url, small_catalog[4].picture)
+    refine = views_results.refined_results
+
+    def slow_refine(*args, **kwargs):  # a busy server: the second key comes while the first answer is on its way
+        time.sleep(0.6)
+        return refine(*args, **kwargs)
+
+    monkeypatch.setattr(views_results, "refined_results", slow_refine)
+    page.focus("[data-sort]")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(100)
+    page.keyboard.press("ArrowDown")
+    page.wait_for_url(re.compile(r"sort=price_desc"), timeout=TIMEOUT)
+    page.wait_for_selector("#grid .card")
+    prices = [float(v) for v in page.locator("#grid .card-price data").evaluate_all("els => els.map(e => e.value)")]
+    assert prices == sorted(prices, reverse=True) and prices
+    assert page.input_value("[data-sort]") == "price_desc"
