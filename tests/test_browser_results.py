@@ -252,3 +252,20 @@ def test_the_last_of_two_quick_sort_changes_wins(
     prices = [float(v) for v in page.locator("#grid .card-price data").evaluate_all("els => els.map(e => e.value)")]
     assert prices == sorted(prices, reverse=True) and prices
     assert page.input_value("[data-sort]") == "price_desc"
+
+
+def test_a_region_searched_from_the_keyboard_keeps_the_keyboard_on_the_box(
+    live_server, small_catalog: list[CatalogItem], page, tmp_path
+):
+    """After the box's own search the next arrow key must move the box again, not scroll the page."""
+    photo = two_products(small_catalog[2].picture, small_catalog[7].picture, tmp_path)
+    first = search_with(page, live_server.url, photo)
+    page.focus(".query-photo")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
+    wait_for_cropper(page)
+    second = current_search(page)
+    page.wait_for_function("document.activeElement && document.activeElement.matches('.query-photo')")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(lambda url: f"/s/{second}/" not in url, timeout=TIMEOUT)
+    assert Search.objects.count() == 3

@@ -156,15 +156,23 @@
   });
   document.addEventListener("htmx:historyRestore", function () { setUp(document); });
 
-  /* Refining keeps the keyboard where it was; "show more" moves it to the first new card. */
+  /* Refining, and searching a part of the photo from the keyboard (the box's arrow keys, a chip), keep the
+     keyboard where it was, so that the next arrow key moves the box again instead of scrolling the page;
+     "show more" moves it to the first new card. */
   var refocus = null;
   var cardsBefore = 0;
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     var active = document.activeElement;
     refocus = null;
-    if (elt && elt.closest && elt.closest("#refine") && active && active.name && active.closest("#refine")) {
-      refocus = active.name;
+    if (elt && elt.closest && active && active.closest) {
+      if (elt.closest("#refine") && active.name && active.closest("#refine")) {
+        refocus = "#refine [name='" + active.name + "']";
+      } else if (elt.matches("[data-region-form]") && active.closest(".query-photo")) {
+        refocus = ".query-photo";
+      } else if (elt.closest(".chip-form") && active.dataset.chip) {
+        refocus = "[data-chip='" + active.dataset.chip + "']";
+      }
     }
     var grid = document.getElementById("grid");
     cardsBefore = grid ? grid.children.length : 0;
@@ -173,7 +181,7 @@
     var target = event.detail.target;
     if (!target) return;
     if (target.id === "results" && refocus) {
-      var field = document.querySelector("#refine [name='" + refocus + "']");
+      var field = document.querySelector(refocus);
       if (field) field.focus({ preventScroll: true });
       refocus = null;
     } else if (target.id === "grid") {
