@@ -96,6 +96,11 @@ class Results:
     photo: QueryPhoto | None = None
 
     @property
+    def heading_count(self) -> int:
+        """How many products the heading counts: all the search's hits (a saved search), else the cards."""
+        return self.total if self.base_url else len(self.cards)
+
+    @property
     def shown_count(self) -> int:
         return min(self.state.shown, self.total)
 

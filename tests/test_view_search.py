@@ -131,6 +131,9 @@ def test_uncertain_matches_say_so(client, small_catalog, settings):
     settings.SNAPSHOP_SIMILARITY_FLOOR = 1.5
     html = post(client, picture_of(small_catalog[1])).content.decode()
     assert "We are not sure about these matches" in html
+    assert "12 products, none a close match" in html and "matching products" not in html  # the heading too
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
+    assert "12 matching products" in post(client, picture_of(small_catalog[1])).content.decode()
 
 
 def test_backend_notice_is_shown_above_the_grid(client, db, monkeypatch):
