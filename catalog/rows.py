@@ -143,13 +143,15 @@ def text_encoding(path: Path) -> str:
         raise UnreadableText(1 + handle.read(first_bad).count(b"\n"))
 
 
-def read_catalog(path: Path) -> Iterator[CatalogRow | RowError]:
-    """Rows of a .csv or .jsonl/.ndjson file, in order; bad rows come back as RowError."""
-    try:
-        encoding = text_encoding(path)
-    except UnreadableText as exc:
-        yield exc
-        return
+def read_catalog(path: Path, encoding: str | None = None) -> Iterator[CatalogRow | RowError]:
+    """Rows of a .csv or .jsonl/.ndjson file, in order; bad rows come back as RowError. `encoding`: the file's
+    text_encoding when the caller has it already (the detection reads the whole file)."""
+    if encoding is None:
+        try:
+            encoding = text_encoding(path)
+        except UnreadableText as exc:
+            yield exc
+            return
     rows = (
         _read_jsonl(path, encoding)
         if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}

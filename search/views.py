@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 RECENT_COUNT = 8
 # Status codes by error: the photo cannot be used (422, the default), too many searches (429), the engine
 # is down (503); "no results" is an answer (200).
-ERROR_STATUS = {"engine_unavailable": 503, "search_failed": 503, "rate_limited": 429, "no_results": 200}
+ERROR_STATUS = {"rate_limited": 429, "no_results": 200}  # the rest: 503 if the service failed, else 422 (the photo)
+SERVICE_FAILURES = {"engine_unavailable", "search_failed"}  # and Juhe's own (search.juhe_errors.is_service_failure)
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -118,7 +119,7 @@ class Results:
     @property
     def service_failed(self) -> bool:
         """The search service failed, not the photo: "Search is unavailable", 503."""
-        return self.error_code in {"engine_unavailable", "search_failed"} or is_service_failure(self.error_code)
+        return self.error_code in SERVICE_FAILURES or is_service_failure(self.error_code)
 
     @property
     def status(self) -> int:

@@ -26,6 +26,7 @@ from search.refine import MAX_RESULTS, State, credible, facets, ordered, page_si
 from search.services import SearchOutcome, run_search, stored_hits
 from search.sources import analyse, catalog_hits, hits_of_search, parse_region, photo_bytes, saved_region
 from search.views import (
+    SERVICE_FAILURES,
     HtmxHttpRequest,
     Results,
     cards_for,
@@ -159,7 +160,7 @@ def search_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     refines it (see search.refine.State)."""
     search = own_search(request, pk)
     results = refined_results(request, search, State.from_query(request.GET))
-    status = results.status if results.error_code in {"engine_unavailable", "search_failed"} else 200
+    status = results.status if results.error_code in SERVICE_FAILURES else 200
     return render_results(request, PhotoForm(), results, status=status)
 
 

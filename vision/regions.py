@@ -135,15 +135,17 @@ def _same_subject(a: tuple[float, float, float, float], b: tuple[float, float, f
     if _iou(a, b) >= 0.6:
         return True
     area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+    small, large = min(area_a, area_b), max(area_a, area_b)
+    return small > 0 and _intersection(a, b) >= 0.9 * small and small >= 0.4 * large
+
+
+def _intersection(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    small, large = min(area_a, area_b), max(area_a, area_b)
-    return small > 0 and ix * iy >= 0.9 * small and small >= 0.4 * large
+    return ix * iy
 
 
 def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
+    inter = _intersection(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0

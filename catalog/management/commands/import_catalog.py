@@ -36,7 +36,7 @@ class Command(BaseCommand):
             index = get_local_index()
         except ModelUnavailable as exc:
             raise CommandError(str(exc)) from exc
-        total = sum(1 for _ in read_catalog(path))
+        total = sum(1 for _ in read_catalog(path, encoding))
         quiet = options["verbosity"] == 0
         started = time.perf_counter()
         with tqdm(total=total, unit="row", desc="import", disable=quiet) as bar:
@@ -47,7 +47,7 @@ class Command(BaseCommand):
                 source=options["source"],
                 on_progress=bar.update,
             )
-            importer.import_rows(read_catalog(path))
+            importer.import_rows(read_catalog(path, encoding))
         # Searchable from here on; the re-rank extras follow (a search computes any it needs meanwhile).
         importer.summary.searchable_seconds = time.perf_counter() - started
         with tqdm(
