@@ -138,7 +138,7 @@ class SearchAdmin(admin.ModelAdmin):
         "device",
         "channel",
     ]
-    search_fields = ["hits__name", "hits__sku_id", "request_id", "error_message"]
+    search_fields = ["hits__name", "hits__sku_id", "request_id", "error_message", "like_sku"]
     date_hierarchy = "created"
     inlines = [SearchHitInline]
     actions = ["export_csv"]
@@ -159,6 +159,7 @@ class SearchAdmin(admin.ModelAdmin):
         "upstream_request_id",
         "region",
         "filters",
+        "like_sku",
         "photo_width",
         "photo_height",
     ]

@@ -49,6 +49,9 @@ class Search(models.Model):
     # Candidate subjects of the photo ([[x0, y0, x1, y1], ...] in fractions, best first) and quality hints.
     subjects = models.JSONField(_("subjects found"), null=True, blank=True)
     hints = models.JSONField(_("photo hints"), null=True, blank=True)
+    # "More like this": the catalog product whose picture this search was made with. Its results leave the
+    # product itself out (the shopper asked for others), and the page names it instead of "your photo".
+    like_sku = models.CharField(_("more like this product"), max_length=64, blank=True)
 
     objects = SearchQuerySet.as_manager()
 
@@ -63,6 +66,15 @@ class Search(models.Model):
     @property
     def failed(self) -> bool:
         return bool(self.error_code)
+
+    def like_name(self) -> str:
+        """The name of the product a "more like this" search was made from ("" for a shopper's photo); its
+        skuId once the product is gone from the catalog."""
+        if not self.like_sku:
+            return ""
+        from catalog.models import Product
+
+        return Product.objects.filter(sku_id=self.like_sku).values_list("name", flat=True).first() or self.like_sku
 
     def delete_files(self) -> None:
         for field in (self.photo, self.thumbnail):

@@ -60,6 +60,7 @@ class QueryPhoto:
     whole: bool  # the whole photo was searched
     subjects: list[Subject] = field(default_factory=list)
     hint: str = ""
+    product_name: str = ""  # "more like this": the photo is this catalog product's picture, not the shopper's
 
     @classmethod
     def of(cls, search: Search) -> QueryPhoto | None:
@@ -82,6 +83,7 @@ class QueryPhoto:
                 for number, values in enumerate(boxes, start=1)
             ],
             hint=str(HINT_TEXT[hints[0]]) if hints else "",
+            product_name=search.like_name(),
         )
 
 

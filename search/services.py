@@ -57,6 +57,7 @@ class SearchOutcome:
     region: Box | None = None
     photo: PreparedImage | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    like_sku: str = ""  # "more like this": the product whose picture was searched, left out of the hits
 
     @property
     def ok(self) -> bool:
@@ -75,25 +76,29 @@ def run_search(
     region: Box | None = None,
     flt: Filter | None = None,
     limit: int | None = None,
+    like_sku: str = "",
 ) -> SearchOutcome:
+    """Search with the photo. `like_sku`: the photo is that catalog product's picture ("more like this"),
+    so the product itself is left out; the shopper asked for other products."""
     started = time.perf_counter()
-    outcome = SearchOutcome(backend=backend or settings.SNAPSHOP_BACKEND)
+    outcome = SearchOutcome(backend=backend or settings.SNAPSHOP_BACKEND, like_sku=like_sku)
+    limit = limit or settings.SNAPSHOP_RESULTS_PER_PAGE
     try:
         photo = prepare_query_photo(data)
         outcome.photo = photo
         outcome.timings["prepare_ms"] = (time.perf_counter() - started) * 1000
-        answer = dispatch(photo, outcome.backend, limit or settings.SNAPSHOP_RESULTS_PER_PAGE, region, flt)
+        answer = dispatch(photo, outcome.backend, limit + 1 if like_sku else limit, region, flt)
     except ImageRejected as exc:
         outcome.error_code, outcome.error_message = exc.code, exc.message
     except SearchFailed as exc:
         outcome.error_code, outcome.error_message = exc.code, exc.message
     else:
-        outcome.hits = answer.hits
+        outcome.hits = [hit for hit in answer.hits if hit.sku_id != like_sku][:limit] if like_sku else answer.hits
         outcome.answered_by = answer.answered_by
         outcome.region = answer.region
         outcome.notice = answer.notice
         outcome.upstream_request_id = answer.request_id
-        if not answer.hits:
+        if not outcome.hits:
             outcome.error_code = "no_results"
             outcome.error_message = _("No matching products were found. Try a closer photo of one product.")
     outcome.latency_ms = round((time.perf_counter() - started) * 1000)
@@ -151,6 +156,7 @@ def record_search(
         filters=filters or None,
         subjects=subjects,
         hints=hints,
+        like_sku=outcome.like_sku,
     )
     if outcome.photo is not None:
         name = hashlib.sha256(data).hexdigest()[:24] + ".jpg"

@@ -95,7 +95,14 @@ def hits_of_search(search: Search, state: State) -> tuple[list[ProductHit], str]
             data = photo_bytes(search)
             if data is None:
                 return within(search.product_hits(), flt), ""
-            outcome = run_search(data, backend=search.backend, region=saved_region(search), flt=flt, limit=MAX_RESULTS)
+            outcome = run_search(
+                data,
+                backend=search.backend,
+                region=saved_region(search),
+                flt=flt,
+                limit=MAX_RESULTS,
+                like_sku=search.like_sku,
+            )
             if outcome.error_code and outcome.error_code != "no_results":
                 return [], outcome.error_code
             # Whatever the backend did with the filter, only hits inside it are shown.

@@ -100,6 +100,8 @@ def answer(request: HtmxHttpRequest, outcome: SearchOutcome, data: bytes, parent
         subjects, hints = parent.subjects, parent.hints
     elif outcome.photo is not None:
         subjects, hints = analyse(outcome.photo)
+        if outcome.like_sku:
+            hints = None  # a catalog picture: tips on taking the photo are not for the shopper
     saved = save_history(request, outcome, data, device, subjects=subjects, hints=hints)
     if saved is None:  # history could not be written: the results still show, without refining
         results = results_from_outcome(outcome, None, device)
@@ -132,12 +134,13 @@ def search_region(request: HtmxHttpRequest) -> HttpResponse:
     data = photo_bytes(parent)
     if data is None:
         return refused(request, "photo_gone")
-    outcome = run_search(data, region=region, limit=MAX_RESULTS)
+    outcome = run_search(data, region=region, limit=MAX_RESULTS, like_sku=parent.like_sku)
     return answer(request, outcome, data, parent=parent)
 
 
 def search_like(request: HtmxHttpRequest) -> HttpResponse:
-    """ "More like this": search with the product's own picture, recorded like any search."""
+    """ "More like this": search with the product's own picture, recorded like any search; the product
+    itself is left out of the results."""
     product = Product.objects.filter(sku_id=request.POST.get("sku", "")[:64]).first()
     if product is None:  # removed from the catalog while its card was on the page
         return refused(request, "product_gone")
@@ -150,7 +153,7 @@ def search_like(request: HtmxHttpRequest) -> HttpResponse:
     except OSError:
         logger.warning("picture of %s is missing", product)
         return refused(request, "photo_gone")
-    return answer(request, run_search(data, limit=MAX_RESULTS), data)
+    return answer(request, run_search(data, limit=MAX_RESULTS, like_sku=product.sku_id), data)
 
 
 @require_GET
