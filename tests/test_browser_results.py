@@ -190,15 +190,23 @@ def test_show_more_appends_the_next_page(live_server, small_catalog: list[Catalo
     assert abs(page.evaluate("window.scrollY") - scrolled) < 200  # the shopper stays where they were
 
 
-def test_more_like_this_searches_with_the_product_picture(live_server, small_catalog: list[CatalogItem], page):
-    first = search_with(page, live_server.url, small_catalog[4].picture)
-    card = page.locator("#grid .card").nth(1)
-    name = card.locator(".card-name").inner_text()
+def test_more_like_this_from_a_text_search_searches_with_the_product_picture(
+    live_server, small_catalog: list[CatalogItem], page
+):
+    product = small_catalog[4].product
+    page.goto(live_server.url + "/")
+    page.fill("#text-q", product.name)
+    page.locator("#text-q").press("Enter")
+    card = page.locator("#grid .card", has_text=product.name).first
+    card.wait_for(timeout=TIMEOUT)
     card.locator("[data-like]").click()
-    page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
+    page.wait_for_url(lambda url: "/s/" in url, timeout=TIMEOUT)
+    page.wait_for_selector("#query img[data-cropper]")
     page.wait_for_selector("#grid .card")
-    assert card_names(page)[0] == name
-    assert Search.objects.count() == 2
+    assert page.locator("#query img[data-cropper]").get_attribute("alt") == product.name
+    assert product.name not in card_names(page) and len(card_names(page)) > 0  # the others like it
+    assert page.input_value("#text-q") == ""  # the words belonged to the text search, no longer shown
+    assert Search.objects.get().like_sku == product.sku_id
 
 
 def test_deleting_a_search_deletes_its_photo(live_server, small_catalog: list[CatalogItem], page, settings):

@@ -21,6 +21,17 @@ def test_htmx_gets_the_fragment(client, small_catalog):
     assert not html.startswith("<!doctype") and 'id="grid"' in html
 
 
+def test_htmx_leaves_the_words_box_alone(client, small_catalog):
+    # The box keeps the shopper's focus and words; a photo search's fragment empties it (out of band).
+    text = client.get("/find/", {"q": small_catalog[5].product.name}, headers=HTMX).content.decode()
+    photo = client.post("/search/", {"sku": small_catalog[5].product.sku_id}, headers=HTMX).content.decode()
+    assert 'id="text-q"' not in text
+    assert (
+        '<input type="search" id="text-q" name="q" maxlength="100" autocomplete="off" value="" hx-swap-oob="true">'
+        in photo
+    )
+
+
 def test_no_match_says_so(client, small_catalog):
     response = client.get("/find/", {"q": "zzzqqq"})
     assert response.status_code == 200 and 'data-error-code="no_results"' in response.content.decode()
