@@ -73,7 +73,9 @@ def test_a_picture_sift_cannot_verify_scores_the_same_under_load_as_alone(engine
     query = engine.query_features(red)
     (views,) = catalog_views(engine.net, [red])
     hist = engine._query_hist(query)
-    no_keypoints = LocalFeatures(hist, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (240, 240), views)
+    no_keypoints = LocalFeatures.of(
+        hist, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (240, 240), views
+    )
     full = engine.rerank(query, [Candidate(0, 0.3, no_keypoints.to_bytes())])
     light = engine.light_rerank(query, [Candidate(0, 0.3)], [LightFeatures(hist, views, 0)])
     assert 0.0 < light[0].score < 1.0

@@ -209,7 +209,7 @@ def test_rerank_scores_a_candidate_by_its_best_view(engine: Engine, pictures: li
     (views,) = catalog_views(engine.net, [pictures[0]])
     bins = int(np.prod(HIST_BINS))
     flat = np.full(bins, 1.0 / bins, np.float32)
-    bare = LocalFeatures(flat, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (1, 1))
+    bare = LocalFeatures.of(flat, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (1, 1))
     plain = bare.to_bytes()  # same colour, no keypoints: only the embedding score orders them
     bare.views = views
     with_views = bare.to_bytes()
@@ -232,11 +232,11 @@ def test_colour_counts_more_for_a_plain_catalog_picture(engine: Engine, pictures
     assert colour_weight(0) > colour_weight(100) > colour_weight(CATALOG_KEYPOINTS) == colour_weight(10**6)
     query = engine.query_features(pictures[0])
     hist = engine._query_local(query).hist  # both candidates have exactly the photo's colours
-    plain = LocalFeatures(hist, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (400, 400))
+    plain = LocalFeatures.of(hist, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (400, 400))
     rng = np.random.default_rng(3)
     points = rng.uniform(0, 400, (CATALOG_KEYPOINTS, 2)).astype(np.float32)
     noise = rng.random((CATALOG_KEYPOINTS, 128)).astype(np.float32) ** 4  # SIFT-like: a few strong bins
-    textured = LocalFeatures(hist, points, noise / np.linalg.norm(noise, axis=1, keepdims=True), (400, 400))
+    textured = LocalFeatures.of(hist, points, noise / np.linalg.norm(noise, axis=1, keepdims=True), (400, 400))
     assert verify(engine._query_local(query), [textured]) == [0]  # its keypoints match nothing in the photo
     ranked = engine.rerank(query, [Candidate(1, 0.31, textured.to_bytes()), Candidate(0, 0.3, plain.to_bytes())])
     assert ranked[0].key == 0  # same colours: they count more for the picture SIFT cannot check

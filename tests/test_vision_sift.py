@@ -81,9 +81,9 @@ def test_a_turned_and_scaled_copy_matches_where_the_transform_says(angle: float,
 
 
 def test_unrelated_pictures_do_not_verify() -> None:
-    a = local.LocalFeatures(np.zeros(1), *sift_parts(_textured(4)))
-    b = local.LocalFeatures(np.zeros(1), *sift_parts(_textured(5)))
-    same = local.LocalFeatures(np.zeros(1), *sift_parts(_warp(_textured(4), 15.0, 0.9)[0]))
+    a = local.LocalFeatures.of(np.zeros(1), *sift_parts(_textured(4)))
+    b = local.LocalFeatures.of(np.zeros(1), *sift_parts(_textured(5)))
+    same = local.LocalFeatures.of(np.zeros(1), *sift_parts(_warp(_textured(4), 15.0, 0.9)[0]))
     unrelated, related = local.verify(a, [b, same])
     assert unrelated < 12 <= related
     assert related >= 40

@@ -2,7 +2,8 @@
 
 Extras layout (little-endian): b"SSX1", uint16 histogram bins, uint16 keypoints n,
 uint16 picture height, uint16 width, then float16 histogram[bins], float16 xy[n, 2]
-and uint8 RootSIFT descriptors[n, 128] (sqrt of L1-normalised SIFT, scaled to 0..255).
+and uint8 RootSIFT descriptors[n, 128] (sqrt of L1-normalised SIFT, scaled to 0..255; below 128 in
+practice, and clipped there: vision.int_matmul).
 About 40 KB per 300 keypoints. Optionally followed by uint16 k, uint16 dim and float16
 views[k, dim]: the picture's extra unit embeddings (other views of it than the store's
 vector, see vision.catalog.catalog_views); absent when k = 0.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from vision import geometry, parallel, regions, sift
+from vision import geometry, int_matmul, parallel, regions, sift
 
 MAGIC = b"SSX1"
 VERSION = "rs800-v5"  # part of the engine version: change it when the extras change (stored data is recomputed)
@@ -40,15 +41,37 @@ SIMILARITY_FALLBACK = True  # count a similarity's inliers when no plausible hom
 class LocalFeatures:
     hist: np.ndarray  # (bins,) float32, sums to 1
     points: np.ndarray  # (n, 2) float32, pixel positions in the SIFT-sized picture
-    descriptors: np.ndarray  # (n, 128) float32, RootSIFT, unit L2 norm
+    codes: np.ndarray  # (n, 128) uint8, RootSIFT (unit L2 norm) x 255, at most 127: what matching multiplies
     shape: tuple[int, int]  # (height, width) of the SIFT-sized picture
     views: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # (k, dim) unit vectors
+    # The unit descriptors the codes were made from, when known (a query photo's): matched at finer steps.
+    unit: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        hist: np.ndarray,
+        points: np.ndarray,
+        descriptors: np.ndarray,
+        shape: tuple[int, int],
+        views: np.ndarray | None = None,
+    ) -> LocalFeatures:
+        """From unit RootSIFT descriptors (n, 128) float."""
+        unit = np.asarray(descriptors, dtype=np.float32).reshape(-1, 128)
+        codes = int_matmul.codes(unit)
+        if views is None:
+            return cls(hist, points, codes, shape, unit=unit)
+        return cls(hist, points, codes, shape, views, unit=unit)
+
+    @property
+    def descriptors(self) -> np.ndarray:
+        """(n, 128) float32 unit RootSIFT vectors (as the codes give them when not known)."""
+        return self.unit if self.unit is not None else _unit(self.codes.astype(np.float32) / 255.0)
 
     def to_bytes(self) -> bytes:
         n = len(self.points)
         header = MAGIC + struct.pack("<4H", len(self.hist), n, self.shape[0], self.shape[1])
-        quantised = np.clip(np.round(self.descriptors * 255.0), 0, 255).astype(np.uint8)
-        blob = header + self.hist.astype("<f2").tobytes() + self.points.astype("<f2").tobytes() + quantised.tobytes()
+        blob = header + self.hist.astype("<f2").tobytes() + self.points.astype("<f2").tobytes() + self.codes.tobytes()
         if len(self.views):
             blob += struct.pack("<2H", *self.views.shape) + self.views.astype("<f2").tobytes()
         return blob
@@ -59,8 +82,8 @@ class LocalFeatures:
         offset = 12 + 2 * bins
         points = np.frombuffer(blob, "<f2", 2 * n, offset).astype(np.float32).reshape(n, 2)
         offset += 4 * n
-        desc = np.frombuffer(blob, np.uint8, 128 * n, offset).astype(np.float32).reshape(n, 128) / 255.0
-        return cls(_hist(blob, bins), points, _unit(desc), (height, width), _views(blob, bins, n))
+        codes = np.frombuffer(blob, np.uint8, 128 * n, offset).reshape(n, 128)  # read-only: never written to
+        return cls(_hist(blob, bins), points, codes, (height, width), _views(blob, bins, n))
 
     @property
     def keypoints(self) -> int:
@@ -172,7 +195,7 @@ def query_local(photo: Image.Image, *, quick: bool = False) -> LocalFeatures:
     smaller copy, for the quick check)."""
     side, keypoints = (QUICK_SIFT_SIDE, QUICK_KEYPOINTS) if quick else (QUERY_SIFT_SIDE, QUERY_KEYPOINTS)
     points, desc, shape = sift_features(photo, keypoints, mask_white=False, side=side)
-    return LocalFeatures(centre_hist(photo), points, desc, shape)
+    return LocalFeatures.of(centre_hist(photo), points, desc, shape)
 
 
 def catalog_local(image: Image.Image) -> LocalFeatures:
@@ -180,7 +203,7 @@ def catalog_local(image: Image.Image) -> LocalFeatures:
     mask = regions.product_mask(rgb, level=235)
     hist = hsv_hist(rgb, mask if mask.sum() > 64 else None)
     points, desc, shape = sift_features(image, CATALOG_KEYPOINTS, mask_white=True)
-    return LocalFeatures(hist, points, desc, shape)
+    return LocalFeatures.of(hist, points, desc, shape)
 
 
 def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
@@ -213,20 +236,24 @@ def mutual_matches(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[t
     """
     none = np.zeros((0, 2), dtype=np.float32)
     pairs = [(none, none)] * len(catalog)
-    sizes = [len(c.descriptors) for c in catalog]
-    if len(query.descriptors) < 2 or sum(sizes) == 0:
+    sizes = [len(c.codes) for c in catalog]
+    if len(query.codes) < 2 or sum(sizes) == 0:
         return pairs
-    stacked = np.concatenate([c.descriptors for c in catalog if len(c.descriptors)])
-    sim = stacked @ query.descriptors.T  # cosine of unit RootSIFT vectors
+    stacked = np.concatenate([c.codes for c in catalog if len(c.codes)])
+    np.minimum(stacked, int_matmul.CODE_MAX, out=stacked)  # blobs stored before the clip (none seen above 85)
+    query_codes, query_scale = int_matmul.fine_codes(query.descriptors)
+    sim = int_matmul.products(stacked, query_codes)  # cosines of the unit RootSIFT vectors, x row norm x scale
+    # Each catalog row's own length (255 +- rounding), as the float matching's unit rows had.
+    lengths = np.sqrt(np.einsum("ij,ij->i", stacked, stacked, dtype=np.int32)) * query_scale
     rows_all = np.arange(len(sim))
     nearest = sim.argmax(axis=1)
     s1 = sim[rows_all, nearest]
     starts = np.cumsum([0, *sizes])
     best_of = [sim[a:b].max(axis=0) if b > a else None for a, b in itertools.pairwise(starts)]  # per query keypoint
-    sim[rows_all, nearest] = -2.0
+    sim[rows_all, nearest] = np.iinfo(sim.dtype).min
     s2 = sim.max(axis=1)
-    d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1, 0.0))
-    d2 = np.sqrt(np.maximum(2.0 - 2.0 * s2, 0.0))
+    d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1 / np.maximum(lengths, 1.0), 0.0))
+    d2 = np.sqrt(np.maximum(2.0 - 2.0 * s2 / np.maximum(lengths, 1.0), 0.0))
     good = d1 < RATIO * d2
     start = 0
     for i, (cand, size) in enumerate(zip(catalog, sizes, strict=True)):
