@@ -11,7 +11,6 @@ vector, see vision.catalog.catalog_views); absent when k = 0.
 
 from __future__ import annotations
 
-import itertools
 import struct
 from dataclasses import dataclass, field
 
@@ -231,41 +230,35 @@ def _verify_part(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int
 def mutual_matches(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each catalog picture's SIFT matches in the query: (its keypoints' positions, the query's).
 
-    All candidates are matched in one matrix product; the ratio test is per candidate, and a
-    match only counts if it is also the query keypoint's nearest among that candidate's (mutual).
+    A match passes the ratio test and is also the query keypoint's nearest among that picture's keypoints
+    (mutual). One byte product per picture (vision.int_matmul): a picture's 800 x 1,000 block stays in the
+    processor's cache for the passes over it, where one product for all candidates (~50 MB) spent as long
+    again faulting in fresh memory.
     """
     none = np.zeros((0, 2), dtype=np.float32)
-    pairs = [(none, none)] * len(catalog)
-    sizes = [len(c.codes) for c in catalog]
-    if len(query.codes) < 2 or sum(sizes) == 0:
-        return pairs
-    stacked = np.concatenate([c.codes for c in catalog if len(c.codes)])
-    np.minimum(stacked, int_matmul.CODE_MAX, out=stacked)  # blobs stored before the clip (none seen above 85)
+    if len(query.codes) < 2:
+        return [(none, none)] * len(catalog)
     query_codes, query_scale = int_matmul.fine_codes(query.descriptors)
-    sim = int_matmul.products(stacked, query_codes)  # cosines of the unit RootSIFT vectors, x row norm x scale
-    # Each catalog row's own length (255 +- rounding), as the float matching's unit rows had.
-    lengths = np.sqrt(np.einsum("ij,ij->i", stacked, stacked, dtype=np.int32)) * query_scale
-    rows_all = np.arange(len(sim))
+    return [_matches(query, query_codes, query_scale, cand) if len(cand.codes) else (none, none) for cand in catalog]
+
+
+def _matches(
+    query: LocalFeatures, query_codes: np.ndarray, query_scale: float, cand: LocalFeatures
+) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.minimum(cand.codes, int_matmul.CODE_MAX)  # blobs stored before the clip (none seen above 85)
+    sim = int_matmul.products(codes, query_codes)  # cosines of the unit RootSIFT vectors, x row length x scale
+    rows = np.arange(len(sim))
     nearest = sim.argmax(axis=1)
-    s1 = sim[rows_all, nearest]
-    starts = np.cumsum([0, *sizes])
-    best_of = [sim[a:b].max(axis=0) if b > a else None for a, b in itertools.pairwise(starts)]  # per query keypoint
-    sim[rows_all, nearest] = np.iinfo(sim.dtype).min
+    s1 = sim[rows, nearest]
+    column_best = sim.max(axis=0)  # each query keypoint's best among this picture's
+    sim[rows, nearest] = np.iinfo(sim.dtype).min
     s2 = sim.max(axis=1)
-    d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1 / np.maximum(lengths, 1.0), 0.0))
-    d2 = np.sqrt(np.maximum(2.0 - 2.0 * s2 / np.maximum(lengths, 1.0), 0.0))
-    good = d1 < RATIO * d2
-    start = 0
-    for i, (cand, size) in enumerate(zip(catalog, sizes, strict=True)):
-        rows = slice(start, start + size)
-        start += size
-        column_best = best_of[i]
-        if column_best is None:
-            continue
-        mutual = good[rows] & (s1[rows] >= column_best[nearest[rows]])  # also the query keypoint's nearest
-        picked = np.nonzero(mutual)[0]
-        pairs[i] = (cand.points[picked], query.points[nearest[rows][picked]])
-    return pairs
+    # Each row's own length (255 +- rounding), as the float matching's unit rows had.
+    lengths = np.maximum(np.sqrt(np.einsum("ij,ij->i", codes, codes, dtype=np.int32)) * query_scale, 1.0)
+    d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1 / lengths, 0.0))
+    d2 = np.sqrt(np.maximum(2.0 - 2.0 * s2 / lengths, 0.0))
+    picked = np.nonzero((d1 < RATIO * d2) & (s1 >= column_best[nearest]))[0]
+    return cand.points[picked], query.points[nearest[picked]]
 
 
 def consistent_inliers(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int], query_shape: tuple[int, int]) -> int:
