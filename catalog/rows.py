@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from search.hits import parse_price
+from search.hits import PRICE_LIMIT, parse_price
 
 FIELDS = (
     "skuId",
@@ -86,8 +86,8 @@ def parse_row(line: int, raw: dict[str, object]) -> CatalogRow:
     price = parse_price(price_text)
     if price_text and price is None:
         raise RowError(line, f"skuPrice {price_text!r} is not a price")
-    if price is not None and price >= Decimal("1e10"):
-        raise RowError(line, f"skuPrice {price_text!r} is too large")
+    if price is not None and price >= PRICE_LIMIT:
+        raise RowError(line, f"skuPrice {price_text!r} is too large (at most 9999999999.99)")
     label_text = _text(raw, "wareLabel", 32)
     label = LABELS.get(label_text.lower() if label_text.isascii() else label_text)
     if label is None:

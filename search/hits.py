@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+# Prices are stored in columns of 12 digits, 2 of them cents. SQLite does not enforce that, and Django then
+# fails to read the row back (every page listing the product answered 500): nothing at or above this is kept.
+PRICE_LIMIT = Decimal("1e10")
+CENTS = Decimal("0.01")
+# A skuId the API writes as a JSON number: ASCII digits without a leading zero (an EAN's zeros would be lost),
+# small enough for a JavaScript client's numbers (2^53).
+NUMERIC_SKU = re.compile(r"[1-9][0-9]{0,14}")
 
 
 def parse_price(value: object) -> Decimal | None:
+    """The price rounded to cents, or None when it is not one (or negative). One at or above PRICE_LIMIT
+    (after rounding) is returned as is: the caller refuses it or, with `storable_price`, drops it."""
     if value is None or value == "":
         return None
     try:
         price = Decimal(str(value).strip().replace(",", "").lstrip("¥￥$"))
     except (InvalidOperation, ValueError):
         return None
-    return price if price.is_finite() and price >= 0 else None
+    if not price.is_finite() or price < 0:
+        return None
+    return price.quantize(CENTS, ROUND_HALF_UP) if price < PRICE_LIMIT else price
+
+
+def storable_price(value: object) -> Decimal | None:
+    """An upstream's price as we keep it: unknown when it is not a price or too large to store."""
+    price = parse_price(value)
+    return price if price is not None and price < PRICE_LIMIT else None
 
 
 def safe_link(url: str) -> str:
@@ -64,7 +84,7 @@ class ProductHit:
 
     def to_juhe(self) -> dict[str, Any]:
         """The hit as the Juhe API serialises it (skuPrice a string, similarity a number)."""
-        sku: int | str = int(self.sku_id) if self.sku_id.isdigit() else self.sku_id
+        sku: int | str = int(self.sku_id) if NUMERIC_SKU.fullmatch(self.sku_id) else self.sku_id
         return {
             "skuId": sku,
             "skuName": self.sku_name,
@@ -92,11 +112,13 @@ class ProductHit:
             similarity = float(item.get("similarity") or 0.0)
         except (TypeError, ValueError):
             similarity = 0.0
+        if not math.isfinite(similarity):  # "NaN" and "Infinity" parse; neither can be shown or stored
+            similarity = 0.0
         images = item.get("allImageUrls")
         return cls(
             sku_id=text("skuId"),
             sku_name=text("skuName"),
-            sku_price=parse_price(item.get("skuPrice")),
+            sku_price=storable_price(item.get("skuPrice")),
             ware_label=text("wareLabel"),
             similarity=similarity,
             image_url=text("imageUrl"),

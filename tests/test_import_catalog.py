@@ -143,3 +143,28 @@ def test_import_survives_a_lost_index_file(picture_dir: Path, capsys: pytest.Cap
             path.write_bytes(b"garbage")
     reset_local_index()
     assert len(get_local_index().store) == 2  # rebuilt from the vectors kept in the database
+
+
+@pytest.mark.django_db
+def test_a_malformed_picture_url_skips_its_row_only(picture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """urlsplit raises on an unclosed IPv6 bracket: it ended the whole import with a traceback."""
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(HEADER + "h-good,Good row,5.00,,,,,p0.jpg,,,\nh-bad,Bad url,5.00,,,,,https://[oops/a.jpg,,,\n")
+    out, err = run_import(csv_file, capsys)
+    assert "imported 1" in out and "skipped 1" in out
+    assert "line 3" in err and "not a usable URL" in err
+    assert list(Product.objects.values_list("sku_id", flat=True)) == ["h-good"]
+
+
+@pytest.mark.django_db
+def test_prices_are_kept_in_cents_and_one_too_large_to_store_is_refused(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """9999999999.999 passed the size check, was stored unrounded and broke every page that read it (500s)."""
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(HEADER + "p-edge,Edge,9999999999.995,,,,,p0.jpg,,,\np-cents,Cents,12.345,,,,,p1.jpg,,,\n")
+    out, err = run_import(csv_file, capsys)
+    assert "imported 1" in out and "line 2" in err and "too large" in err
+    assert str(Product.objects.get(sku_id="p-cents").price) == "12.35"
+    out, _ = run_import(csv_file, capsys)
+    assert "unchanged 1" in out  # the stored price is the file's: a re-import changes nothing

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from search.models import Search
-from tests.fake_juhe import FakeServer, Reply, failure, fake_juhe_fixture  # noqa: F401
+from tests.fake_juhe import SKU, FakeServer, Reply, failure, fake_juhe_fixture, success  # noqa: F401
 from tests.images import jpeg
 from tests.ui_fixtures import HTMX, english_afterwards, upload  # noqa: F401 (autouse fixture)
 
@@ -40,3 +42,34 @@ def test_a_photo_juhe_cannot_use_is_the_photo(client, db, juhe_backend: FakeServ
     juhe_backend.default = Reply(body=failure(254701, "bad image"))
     response = client.post("/search/", {"photo": upload(jpeg())}, headers=HTMX)
     assert response.status_code == 422 and "We could not use this photo" in response.content.decode()
+
+
+def test_an_upstream_price_too_large_to_store_is_unknown_and_every_page_still_opens(
+    client, db, juhe_backend: FakeServer
+) -> None:
+    """SQLite keeps any number; Django then failed to read the 12-digit price column back: the permalink,
+    history, /find/ and the admin answered 500 for good."""
+    juhe_backend.default = Reply(
+        body=success(dict(SKU, skuId=90000000000, skuName="Huge price", skuPrice="99999999999"))
+    )
+    response = client.post("/search/", {"photo": upload(jpeg())}, headers=HTMX)
+    assert response.status_code == 200 and "Huge price" in response.content.decode()
+    saved = Search.objects.get()
+    assert saved.hits.get().price is None
+    for url in (f"/s/{saved.pk}/", f"/s/{saved.pk}/?sort=price_asc", "/history/", "/find/?q=Huge"):
+        assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("similarity", ["NaN", "Infinity", "-Infinity"])
+def test_a_similarity_that_is_no_number_is_zero(client, db, juhe_backend: FakeServer, similarity: str) -> None:
+    juhe_backend.default = Reply(body=success(dict(SKU, similarity=similarity)))
+    response = client.post("/search/", {"photo": upload(jpeg())}, headers=HTMX)
+    assert response.status_code == 200 and SKU["skuName"] in response.content.decode()
+    assert Search.objects.get().hits.get().similarity == 0.0
+
+
+def test_a_bare_nan_token_is_zero_too(client, db, juhe_backend: FakeServer) -> None:
+    body = json.dumps(success(dict(SKU, similarity=0.5))).replace("0.5", "NaN").encode()  # json.loads accepts it
+    juhe_backend.default = Reply(body=body)
+    response = client.post("/search/", {"photo": upload(jpeg())}, headers=HTMX)
+    assert response.status_code == 200 and Search.objects.get().hits.get().similarity == 0.0
