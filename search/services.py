@@ -169,9 +169,13 @@ def record_search(
             stored, (search.photo_width, search.photo_height) = kept
             search.photo.save(name, ContentFile(stored), save=False)
         search.thumbnail.save(name, ContentFile(thumbnail_jpeg(outcome.photo)), save=False)
-    with transaction.atomic():
-        search.save()
-        search.save_hits(outcome.hits)
+    try:
+        with transaction.atomic():
+            search.save()
+            search.save_hits(outcome.hits)
+    except Exception:
+        search.delete_files()  # a photo without its row would escape retention (purge_history) for good
+        raise
     return search
 
 

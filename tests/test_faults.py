@@ -186,3 +186,24 @@ def test_a_briefly_locked_database_makes_the_search_wait_not_fail(tmp_path: Path
     assert report["mode"] == "wal"
     assert report["waited"] >= 1.0  # it really met the lock...
     assert report["rows"] == 1 and report["hits"] == 1  # ...waited, and wrote the search
+
+
+def test_a_search_whose_row_cannot_be_written_leaves_no_photo_behind(db, settings, tmp_path: Path, monkeypatch) -> None:
+    """The files are written before the row; a failed insert left them on disk, where retention never looks."""
+    from django.db import DatabaseError
+
+    from search.models import Search
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    data = jpeg()
+    outcome = run_search(data)
+    assert outcome.photo is not None
+
+    def failing_insert(self, hits) -> None:
+        raise DatabaseError("disk I/O error")
+
+    monkeypatch.setattr(Search, "save_hits", failing_insert)
+    with pytest.raises(DatabaseError):
+        record_search(outcome, data)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert not Search.objects.exists()
