@@ -82,7 +82,10 @@ class Target:
 
 def check_url(url: str) -> Target:
     """Resolve the URL's host once; raise FetchRefused unless it is http(s) to public addresses only."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1": an unclosed IPv6 bracket
+        raise FetchRefused(f"not a usable URL: {url[:200]!r}") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise FetchRefused(f"only http(s) URLs can be fetched: {url[:200]!r}")
     try:
