@@ -54,6 +54,25 @@ def test_success_is_juhe_shaped(client: Client, key: str, small_catalog: list[Ca
     assert search.channel == Search.Channel.API and search.answered_by == "local" and search.result_count > 0
 
 
+def test_sku_ids_are_numbers_only_where_a_number_keeps_them(
+    client: Client, key: str, small_catalog: list[CatalogItem]
+) -> None:
+    """int() dropped an EAN's leading zeros, and "²" (str.isdigit() is true) made the whole answer a 500."""
+    names = {
+        "0012345678905": small_catalog[1],
+        "²": small_catalog[2],
+        "１２３": small_catalog[3],
+        "8123": small_catalog[4],
+    }
+    for sku, item in names.items():
+        item.product.sku_id = sku
+        item.product.save()
+    answer = post(client, key=key, image=b64(small_catalog[1].picture.read_bytes()))
+    assert answer["error_code"] == 0
+    skus = [hit["skuId"] for hit in answer["result"]["data"]]
+    assert skus[0] == "0012345678905" and {"²", "１２３", 8123} <= set(skus)
+
+
 def test_tolerates_data_header_line_breaks_and_unencoded_plus(key: str, small_catalog: list[CatalogItem]) -> None:
     encoded = b64(small_catalog[0].picture.read_bytes())
     wrapped = "data:image/jpeg;base64," + "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
