@@ -28,7 +28,7 @@ from search.models import Search, SearchHit
 from search.photo import STORED_ORIGINAL_MAX_BYTES, STORED_ORIGINAL_MAX_SIDE, strip_jpeg_metadata
 from vectors.base import Filter
 from vision.engine import Box
-from vision.prepare import ImageRejected, PreparedImage, encode_jpeg, prepare_image
+from vision.prepare import MIN_SIDE, ImageRejected, PreparedImage, encode_jpeg, prepare_image
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ def record_search(
         image = outcome.photo.image
         kept = stored_original(data, outcome.photo)
         if kept is None:
+            image = searchable_copy(image)
             search.photo_width, search.photo_height = image.size
             search.photo.save(name, ContentFile(encode_jpeg(image, quality=85)), save=False)
         else:
@@ -177,6 +178,18 @@ def record_search(
         search.delete_files()  # a photo without its row would escape retention (purge_history) for good
         raise
     return search
+
+
+def searchable_copy(image: Image.Image) -> Image.Image:
+    """The query-sized photo as stored: a panorama brought to the query size can have a shorter side below
+    what a photo may have (1000 x 55 became 800 x 44), and searching a region of it again was refused as
+    "too small". Stored with that side at MIN_SIDE, it is searched as the first time (brought to 800 x 44)."""
+    short = min(image.size)
+    if short >= MIN_SIDE:
+        return image
+    scale = MIN_SIDE / max(short, 1)
+    size = (max(MIN_SIDE, round(image.width * scale)), max(MIN_SIDE, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC)
 
 
 def stored_hits(outcome: SearchOutcome) -> list[ProductHit]:

@@ -77,3 +77,21 @@ def test_without_htmx_it_redirects_to_the_permalink(client, saved):
     response = client.post("/search/", {"search": saved.pk})
     new = Search.objects.exclude(pk=saved.pk).get()
     assert response.status_code == 302 and response["Location"] == f"/s/{new.pk}/"
+
+
+@pytest.mark.parametrize("size", [(1000, 55), (55, 1000)])
+def test_a_panorama_searched_once_can_be_searched_again(client, small_catalog, size):
+    """A 1000 x 55 PNG was searched, but stored at the query size (800 x 44) and then refused as too small."""
+    from tests.images import encode, textured
+    from tests.ui_fixtures import upload
+
+    first = client.post(
+        "/search/", {"photo": upload(encode(textured(*size), "PNG"), "wide.png", "image/png")}, headers=HTMX
+    )
+    assert first.status_code == 200
+    saved = Search.objects.get()
+    again = client.post("/search/", {"search": saved.pk}, headers=HTMX)
+    part = client.post(
+        "/search/", {"search": saved.pk, "region": "0,0,0.5,1" if size[0] > size[1] else "0,0,1,0.5"}, headers=HTMX
+    )
+    assert again.status_code == 200 and part.status_code == 200, again.content.decode()[:300]
