@@ -26,6 +26,7 @@ ERROR_MESSAGES = {
     "bad_region": _("That part of the photo is too small to search. Make the box larger."),
     "photo_gone": _("The photo of this search is no longer available. Search with a new photo."),
     "product_gone": _("This product is no longer in the catalog. Search with a photo or by name."),
+    "search_gone": _("This search was deleted from your recent searches. Search with a photo or by name."),
     "no_words": _("Type what you are looking for, or search with a photo."),
     "no_text_results": _("No product names or descriptions have all of these words."),
 }

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import push_url
+from django_htmx.http import push_url, reswap, retarget
 
 from catalog.models import Product
 from search.forms import PhotoForm, error_text
@@ -41,16 +41,28 @@ from vision.engine import Box
 logger = logging.getLogger(__name__)
 
 
+class SearchGone(Http404):
+    """No such search in this session: never made, made elsewhere, or deleted (perhaps in another tab)."""
+
+
 def own_search(request: HttpRequest, pk: object) -> Search:
-    """A saved search of this session (or any, for staff); 404 otherwise."""
+    """A saved search of this session (or any, for staff); SearchGone (a 404) otherwise."""
     try:
-        search = get_object_or_404(Search, pk=int(str(pk)))
+        search = Search.objects.filter(pk=int(str(pk))).first()
     except ValueError as exc:
-        raise Http404("No such search.") from exc
-    own = bool(request.session.session_key) and search.session_key == request.session.session_key
-    if not (own or (request.user.is_authenticated and request.user.is_staff)):
-        raise Http404("No such search.")
+        raise SearchGone("No such search.") from exc
+    own = search is not None and bool(request.session.session_key) and search.session_key == request.session.session_key
+    if search is None or not (own or (request.user.is_authenticated and request.user.is_staff)):
+        raise SearchGone("No such search.")
     return search
+
+
+def search_gone(request: HtmxHttpRequest) -> HttpResponse:
+    """What htmx shows for a search that is gone (refining it, a chip, "show more" on a page left open while it
+    was deleted): a message in the results area, where a bare 404 only gave "could not be completed"."""
+    results = Results(cards=[], error_code="search_gone", error_message=error_text("search_gone"))
+    response = render_results(request, PhotoForm(), results, status=410)
+    return reswap(retarget(response, "#results"), "innerHTML show:#results:top")
 
 
 def refined_results(
@@ -123,7 +135,12 @@ def refused(request: HtmxHttpRequest, code: str) -> HttpResponse:
 
 def search_region(request: HtmxHttpRequest) -> HttpResponse:
     """Search again with a saved search's stored photo: a region of it, or the same region ("search again")."""
-    parent = own_search(request, request.POST.get("search", ""))
+    try:
+        parent = own_search(request, request.POST.get("search", ""))
+    except SearchGone:
+        if request.htmx:
+            return search_gone(request)
+        raise
     region: Box | None
     if request.POST.get("region"):
         region = parse_region(request.POST["region"])
@@ -161,7 +178,12 @@ def search_like(request: HtmxHttpRequest) -> HttpResponse:
 def search_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A saved search's permalink: only from the session that made it, or by staff. The query string
     refines it (see search.refine.State)."""
-    search = own_search(request, pk)
+    try:
+        search = own_search(request, pk)
+    except SearchGone:
+        if request.htmx and not request.htmx.history_restore_request:
+            return search_gone(request)
+        raise
     results = refined_results(request, search, State.from_query(request.GET))
     status = results.status if results.error_code in SERVICE_FAILURES else 200
     return render_results(request, PhotoForm(), results, status=status)

@@ -177,6 +177,16 @@ def test_a_filter_and_a_sort_change_the_grid_and_back_restores(
     assert page.locator(".shown").inner_text() == everything
 
 
+def test_refining_a_search_deleted_in_another_tab_says_so(live_server, small_catalog: list[CatalogItem], page):
+    """A bare 404 is not swapped: the page said "The search could not be completed. Please try again.", and
+    trying again could never work."""
+    search_with(page, live_server.url, small_catalog[4].picture)
+    Search.objects.all().delete()  # as the history page in another tab does
+    page.select_option("[data-sort]", "price_asc")
+    page.wait_for_selector("[data-error-code='search_gone']", timeout=TIMEOUT)
+    assert "No longer in your recent searches" in page.locator("#results").inner_text()
+
+
 def test_show_more_appends_the_next_page(live_server, small_catalog: list[CatalogItem], page):
     search_with(page, live_server.url, small_catalog[4].picture)
     first_page = card_names(page)

@@ -88,3 +88,14 @@ def test_failed_search_shows_its_message_with_200(client, db):
 
 def test_post_is_not_allowed(client, saved):
     assert client.post(url(saved)).status_code == 405
+
+
+def test_htmx_refining_a_deleted_search_says_it_is_gone(client, saved):
+    pk = saved.pk
+    saved.delete()  # in another tab: the page with its sort select and chips is still open
+    refine = client.get(f"/s/{pk}/", {"sort": "price_asc"}, headers=HTMX)
+    region = client.post("/search/", {"search": pk, "region": "0.1,0.1,0.6,0.6"}, headers=HTMX)
+    for response in (refine, region):
+        assert response.status_code == 410 and response["HX-Retarget"] == "#results"
+        assert 'data-error-code="search_gone"' in response.content.decode()
+    assert client.get(f"/s/{pk}/").status_code == 404  # a page of its own: the 404 page
