@@ -26,6 +26,7 @@ ERROR_MESSAGES = {
     "bad_region": _("That part of the photo is too small to search. Make the box larger."),
     "photo_gone": _("The photo of this search is no longer available. Search with a new photo."),
     "product_gone": _("This product is no longer in the catalog. Search with a photo or by name."),
+    "no_picture": _("This product has no picture to compare with. Search with a photo or by name."),
     "search_gone": _("This search was deleted from your recent searches. Search with a photo or by name."),
     "no_words": _("Type what you are looking for, or search with a photo."),
     "no_text_results": _("No product names or descriptions have all of these words."),
@@ -55,9 +56,10 @@ class PhotoForm(forms.Form):
         limit = settings.SNAPSHOP_MAX_UPLOAD_BYTES
         if photo.size is not None and photo.size > limit:
             raise forms.ValidationError(
-                _("The file is too large (%(size)s); the limit is %(limit)s."),
+                # Not its size beside the limit: both rounded, a file just over it read "20.0 MB; the limit is 20.0 MB".
+                _("The file is larger than the %(limit)s limit. Try a smaller photo."),
                 code="too_large",
-                params={"size": filesizeformat(photo.size), "limit": filesizeformat(limit)},
+                params={"limit": filesizeformat(limit)},
             )
         return photo
 

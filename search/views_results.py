@@ -163,7 +163,7 @@ def search_like(request: HtmxHttpRequest) -> HttpResponse:
         return refused(request, "product_gone")
     picture = product.images.exclude(image="").first()
     if picture is None:
-        return refused(request, "photo_gone")
+        return refused(request, "no_picture")
     try:
         with picture.image.open("rb") as handle:
             data = handle.read()

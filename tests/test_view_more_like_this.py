@@ -84,3 +84,13 @@ def test_the_caption_is_translated(client, small_catalog):
     headers = {**HTMX, "accept-language": "zh-CN,zh;q=0.9"}
     html = client.post("/search/", {"sku": product.sku_id}, headers=headers).content.decode()
     assert f"与“{product.name}”相似的其他商品" in html
+
+
+def test_a_product_without_a_picture_has_no_button_and_says_why(client, small_catalog):
+    product = small_catalog[3].product
+    product.images.all().delete()
+    html = client.get("/find/", {"q": product.name}, headers=HTMX).content.decode()
+    assert product.name in html and f'name="sku" value="{product.sku_id}"' not in html
+    response = client.post("/search/", {"sku": product.sku_id}, headers=HTMX)  # a page from before the deletion
+    assert response.status_code == 422 and 'data-error-code="no_picture"' in response.content.decode()
+    assert "This product has no picture to compare with" in response.content.decode()

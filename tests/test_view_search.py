@@ -222,9 +222,9 @@ def test_too_large_is_refused_before_reading(client, db, settings, monkeypatch):
     monkeypatch.setattr("search.views.run_search", lambda data: pytest.fail("the file was searched"))
     response = post(client, jpeg(800, 600))
     assert response.status_code == 422 and error_box(response) == "too_large"
-    assert "the limit is 9.8" in response.content.decode()
+    assert "The file is larger than the 9.8\xa0KB limit." in response.content.decode()
     refused = Search.objects.get()
-    assert refused.error_code == "too_large" and "the limit is 9.8" in refused.error_message
+    assert refused.error_code == "too_large" and "9.8\xa0KB limit" in refused.error_message
 
 
 def test_too_many_pixels_is_422(client, db, settings):

@@ -47,6 +47,12 @@ def test_show_more_fragment_has_only_the_next_page(client, saved):
     assert 'id="card-5-name"' in html
 
 
+def test_show_more_moves_the_language_switch_to_the_longer_page(client, saved):
+    """The switch returned to the first page: the cards shown with "show more" were lost."""
+    html = client.get(f"/s/{saved.pk}/?sort=price_desc&page=2", headers={**HTMX, "HX-Target": "grid"}).content.decode()
+    assert f'id="language-next" value="/s/{saved.pk}/?sort=price_desc&amp;page=2" hx-swap-oob="true"' in html
+
+
 def test_category_filter_runs_the_engine_within_it(client, saved, small_catalog):
     category = small_catalog[4].product.cid1
     html = get(client, saved, f"?cid1={category}").content.decode()
