@@ -15,7 +15,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import push_url, reswap, retarget
+from django_htmx.http import push_url, retarget
 
 from catalog.models import Product
 from search.forms import PhotoForm, error_text
@@ -62,7 +62,8 @@ def search_gone(request: HtmxHttpRequest) -> HttpResponse:
     was deleted): a message in the results area, where a bare 404 only gave "could not be completed"."""
     results = Results(cards=[], error_code="search_gone", error_message=error_text("search_gone"))
     response = render_results(request, PhotoForm(), results, status=410)
-    return reswap(retarget(response, "#results"), "innerHTML show:#results:top")
+    response["HX-Reswap"] = "innerHTML show:#results:top"  # django_htmx's reswap() types no modifiers
+    return retarget(response, "#results")
 
 
 def refined_results(
