@@ -23,9 +23,23 @@ class QueryResult:
 
 
 def read_queries(path: Path) -> list[tuple[Path, str]]:
+    """(photo, skuId) of each row of an imageUrl,skuId CSV; ValueError says what is wrong with the file."""
     base = path.resolve().parent
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return [(base / row["imageUrl"], str(row["skuId"]).strip()) for row in csv.DictReader(handle)]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"imageUrl", "skuId"} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(
+                    f"{path}: the header lacks {' and '.join(sorted(missing))}; a queries file needs imageUrl,skuId"
+                )
+            # A short row leaves a column None: an empty photo path then fails as that one photo's error.
+            queries = [(base / (row["imageUrl"] or ""), (row["skuId"] or "").strip()) for row in reader]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text; a queries file is a CSV with the columns imageUrl,skuId") from exc
+    if not queries:
+        raise ValueError(f"{path}: no queries under the header")
+    return queries
 
 
 def spread(items: list[tuple[Path, str]], limit: int | None) -> list[tuple[Path, str]]:

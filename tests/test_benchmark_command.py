@@ -94,3 +94,16 @@ def test_an_unmigrated_database_is_named_not_a_traceback() -> None:
     finally:
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.parametrize("sizes", ["abc", "1e3", "0", "-5", "500,abc"])
+def test_bad_sizes_are_refused_before_any_measurement(sizes: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("catalog.management.commands.benchmark.get_engine", pytest.fail)
+    with pytest.raises(CommandError, match=f"--sizes takes whole numbers of 1 or more .*, not '{sizes}'"):
+        call_command("benchmark", "--sizes", sizes, verbosity=0)
+
+
+def test_an_unknown_store_is_refused_with_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("catalog.management.commands.benchmark.get_engine", pytest.fail)
+    with pytest.raises(CommandError, match=r"invalid choice: 'bogus' \(choose from 'exact', 'hnsw'"):
+        call_command("benchmark", "--store", "bogus", verbosity=0)

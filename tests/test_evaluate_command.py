@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,45 @@ def test_evaluate_refuses_an_output_file_in_a_missing_folder_before_it_starts(
     for option in ("--json", "--ranks"):
         with pytest.raises(CommandError, match="folder does not exist"):
             call_command("evaluate", str(catalog), str(queries), option, str(tmp_path / "no" / "out"), verbosity=0)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"image,skuId\nq1.jpg,1\n", "the header lacks imageUrl; a queries file needs imageUrl,skuId"),
+        (b"imageUrl,sku\nq1.jpg,1\n", "the header lacks skuId"),
+        (b"imageUrl,skuId\n", "no queries under the header"),
+        (encode(Image.new("RGB", (8, 8))), "not UTF-8 text"),  # a photo passed as the queries file
+    ],
+)
+def test_a_bad_queries_file_is_named_before_the_index_is_built(
+    tiny_eval: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, content: bytes, message: str
+) -> None:
+    catalog, queries = tiny_eval
+    queries.write_bytes(content)
+    monkeypatch.setattr("catalog.management.commands.evaluate.build_memory_searcher", pytest.fail)
+    with pytest.raises(CommandError, match=f"^{re.escape(str(queries))}: {message}"):
+        call_command("evaluate", str(catalog), str(queries), verbosity=0)
+
+
+@pytest.mark.parametrize("limit", ["-3", "0"])
+def test_a_limit_below_one_is_refused(
+    tiny_eval: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, limit: str
+) -> None:
+    catalog, queries = tiny_eval
+    monkeypatch.setattr("catalog.management.commands.evaluate.build_memory_searcher", pytest.fail)
+    with pytest.raises(CommandError, match="--limit must be 1 or more"):
+        call_command("evaluate", str(catalog), str(queries), "--limit", limit, verbosity=0)
+
+
+@pytest.mark.django_db
+def test_a_catalog_without_one_usable_product_stops_instead_of_scoring_zero(
+    tiny_eval: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, queries = tiny_eval
+    photo = next(tmp_path.glob("q*.jpg"))  # a photo passed as the catalog: no UTF-8 or GB18030 text
+    with pytest.raises(CommandError, match="no product could be indexed"):
+        call_command("evaluate", str(photo), str(queries), verbosity=0)
+    captured = capsys.readouterr()
+    assert "neither UTF-8 nor GB18030" in captured.err  # the reason is printed above
+    assert "R@1" not in captured.out and "errors" not in captured.out

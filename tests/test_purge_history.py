@@ -78,3 +78,9 @@ def test_help_names_the_retention_in_force(capsys: pytest.CaptureFixture[str], s
     with pytest.raises(SystemExit):
         call_command("purge_history", "--help")
     assert f"now {settings.SNAPSHOP_HISTORY_RETENTION_DAYS}" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("days", ["1000000", "999999999999"])
+def test_days_reaching_back_past_the_calendar_are_refused(days: str) -> None:
+    with pytest.raises(CommandError, match=f"--days {days} reaches back before the year 1"):
+        run("--days", days, "--dry-run")

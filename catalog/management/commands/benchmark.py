@@ -14,6 +14,7 @@ from catalog import benchmark as bench
 from catalog.memory import build_memory_searcher
 from catalog.rows import RowError, read_catalog
 from vectors.exact import ExactStore
+from vectors.factory import STORE_NAMES
 from vision.engine import get_engine
 from vision.model import ModelUnavailable
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sizes", default="10000,100000,1000000", help="index sizes (synthetic vectors)")
-        parser.add_argument("--store", default="hnsw", help="vector store for the index figures")
+        parser.add_argument("--store", choices=STORE_NAMES, default="hnsw", help="vector store for the index figures")
         parser.add_argument(
             "--catalog", type=Path, default=DEFAULT_CATALOG, help="real pictures for the search figures"
         )
@@ -39,6 +40,12 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Checked first: the index figures come last, after minutes of embedding and searching.
+        sizes = [s.strip() for s in options["sizes"].split(",") if s.strip()]
+        if not all(s.isdecimal() and int(s) > 0 for s in sizes):
+            raise CommandError(
+                f"--sizes takes whole numbers of 1 or more separated by commas, not {options['sizes']!r}."
+            )
         if unapplied_migrations():
             # The web-stack searches write (and roll back) history and catalog rows in the app's database.
             raise CommandError("the database is not migrated: run `python manage.py migrate` (or `make migrate`)")
@@ -77,13 +84,12 @@ class Command(BaseCommand):
 
         from vectors.bench import run_index_benchmark
 
-        sizes = [int(s) for s in options["sizes"].split(",") if s.strip()]
         with tqdm(total=len(sizes), unit="size", desc="index", disable=quiet) as bar:
             report["index"] = {}
             for size in sizes:
                 report["index"].update(
                     run_index_benchmark(
-                        [size],
+                        [int(size)],
                         engine.dim,
                         options["store"],
                         dsn=settings.SNAPSHOP_PGVECTOR_DSN or None,

@@ -51,6 +51,12 @@ class Command(BaseCommand):
         for output in (options["json"], options["ranks"]):
             if output is not None and not output.resolve().parent.is_dir():  # known now, not after the whole run
                 raise CommandError(f"{output}: its folder does not exist")
+        if options["limit"] is not None and options["limit"] < 1:
+            raise CommandError("--limit must be 1 or more.")
+        try:  # before the index is built, which takes minutes on a real catalog
+            queries = spread(read_queries(options["queries"]), options["limit"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         quiet = options["verbosity"] == 0
         try:
             engine = get_engine(Path(settings.SNAPSHOP_MODEL_PATH))
@@ -66,9 +72,10 @@ class Command(BaseCommand):
         searcher.forced = "light" if options["busy"] else "quick" if options["quick"] else None
         for problem in problems:
             self.stderr.write(f"catalog: {problem}")
+        if not len(searcher.store):  # every search would miss: no figure to report
+            raise CommandError(f"{options['catalog']}: no product could be indexed, so there is nothing to search.")
         index_seconds = time.perf_counter() - started
 
-        queries = spread(read_queries(options["queries"]), options["limit"])
         results: list[QueryResult] = []
         with override_searcher(searcher):
             for path, sku in tqdm(queries, unit="photo", desc="search", disable=quiet):

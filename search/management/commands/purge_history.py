@@ -41,7 +41,10 @@ class Command(BaseCommand):
         days = options["days"] if options["days"] is not None else settings.SNAPSHOP_HISTORY_RETENTION_DAYS
         if days < 0:
             raise CommandError("--days must be 0 or more.")
-        cutoff = timezone.now() - timedelta(days=days)
+        try:
+            cutoff = timezone.now() - timedelta(days=days)
+        except OverflowError as exc:  # past datetime's year 1 (or timedelta's own limit)
+            raise CommandError(f"--days {days} reaches back before the year 1; pass a smaller number.") from exc
         old = Search.objects.filter(created__lt=cutoff)
         if options["dry_run"]:
             self.stdout.write(
