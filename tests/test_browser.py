@@ -95,3 +95,47 @@ def test_a_file_that_is_not_a_photo_shows_the_message_in_place(live_server, db, 
     alert = page.wait_for_selector("#results .error-box[role=alert]", timeout=30_000)
     assert "not a picture" in alert.inner_text()
     assert page.locator("#photo-form").is_visible()  # still on the page, ready for another photo
+
+
+LONG_WORD = "Supercalifragilisticexpialidocious" * 3  # 102 letters, no place to break a line
+LONG_SKU = "L" * 64  # the longest skuId the importer takes
+
+
+@pytest.fixture
+def unbreakable_products(db) -> None:
+    """What a careless catalog file holds: names, categories and a skuId without a space, the largest price."""
+    from catalog.models import Product
+
+    Product.objects.create(
+        sku_id="long-name",
+        name=LONG_WORD,
+        price="9999999999.99",
+        cid1=LONG_WORD[:68],
+        cid2=LONG_WORD[:80],
+        cid3=LONG_WORD[:90],
+    )
+    Product.objects.create(sku_id=LONG_SKU, name="Short name", price="1.00")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/p/long-name/",
+        f"/p/{LONG_SKU}/",
+        f"/find/?q=Supercalifragilistic&cid1={LONG_WORD[:68]}",  # Filters open, its path and chip hold them
+    ],
+    ids=["long-name", "long-sku", "long-categories"],
+)
+def test_unbroken_long_words_stay_within_a_phone_screen(live_server, unbreakable_products, phone, path) -> None:
+    page = phone
+    page.goto(live_server.url + path)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    # A card hides what sticks out of it: the price must fit inside, not be cut off.
+    prices = page.locator(".card .card-price data").all()
+    assert prices or path.startswith("/p/")  # the words found the long-named product
+    for price in prices:
+        inside = price.evaluate(
+            "el => { const p = el.getBoundingClientRect(), c = el.closest('.card').getBoundingClientRect();"
+            " return p.left >= c.left && p.right <= c.right; }"
+        )
+        assert inside, price.inner_text()
