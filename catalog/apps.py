@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class CatalogConfig(AppConfig):
     name = "catalog"
     verbose_name = "Catalog"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from catalog.textsearch import register_sqlite_lower
+
+        connection_created.connect(register_sqlite_lower, dispatch_uid="snapshop-sqlite-lower")

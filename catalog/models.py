@@ -10,9 +10,12 @@ from django.utils.translation import gettext_lazy as _
 
 class ProductQuerySet(models.QuerySet["Product"]):
     def text_search(self, words: str) -> ProductQuerySet:
-        qs = self
-        for word in words.split():
-            qs = qs.filter(models.Q(name__icontains=word) | models.Q(description__icontains=word))
+        """Products whose name or description holds every word, in any case of any alphabet."""
+        from catalog.textsearch import Lowered
+
+        qs = self.alias(lowered_name=Lowered("name"), lowered_description=Lowered("description"))
+        for word in words.lower().split():
+            qs = qs.filter(models.Q(lowered_name__contains=word) | models.Q(lowered_description__contains=word))
         return qs
 
 

@@ -55,3 +55,13 @@ def test_a_control_character_separates_words_and_never_matches_everything(client
     assert 'data-error-code="no_results"' in response.content.decode() and "\x00" not in response.content.decode()
     name = small_catalog[5].product.name
     assert f">{name}</h3>" in client.get("/find/", {"q": "\x00" + name}).content.decode()
+
+
+def test_any_alphabet_is_found_in_any_case(client, small_catalog):
+    """SQLite folds ASCII only: "café" missed "CAFÉ", "münchen" missed "MÜNCHEN" (the photo keyword box found them)."""
+    product = small_catalog[5].product
+    product.name, product.description = "Ärmel CAFÉ Straße", "Grüße aus MÜNCHEN, ΚΑΦΈΣ"
+    product.save()
+    for words in ("ärmel", "Café", "münchen", "ÄRMEL straße", "καφές"):
+        html = client.get("/find/", {"q": words}).content.decode()
+        assert f"{product.sku_id}" in html and "Ärmel CAFÉ Straße" in html, words
