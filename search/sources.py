@@ -83,8 +83,9 @@ def with_descriptions(hits: list[ProductHit]) -> list[ProductHit]:
     return hits
 
 
-def hits_of_search(search: Search, state: State) -> tuple[list[ProductHit], str]:
-    """(hits before paging, error code). No filter: the stored hits. A filter: the engine again, cached."""
+def hits_of_search(search: Search, state: State) -> list[ProductHit]:
+    """The hits before paging. No filter: the stored hits. A filter: the engine again, cached (the stored hits
+    filtered when the photo is gone or the engine cannot answer)."""
     flt = state.engine_filter()
     if flt is None:
         hits = search.product_hits()
@@ -94,7 +95,7 @@ def hits_of_search(search: Search, state: State) -> tuple[list[ProductHit], str]
         if cached is None:
             data = photo_bytes(search)
             if data is None:
-                return within(search.product_hits(), flt), ""
+                return _words(within(search.product_hits(), flt), state)
             outcome = run_search(
                 data,
                 backend=search.backend,
@@ -104,15 +105,23 @@ def hits_of_search(search: Search, state: State) -> tuple[list[ProductHit], str]
                 like_sku=search.like_sku,
             )
             if outcome.error_code and outcome.error_code != "no_results":
-                return [], outcome.error_code
+                # The engine of that search cannot answer now (Juhe no longer configured, the service down):
+                # its stored hits, filtered, rather than an error page for a filter click. Not cached.
+                logger.warning("refining search %s: %s; filtering its stored hits", search.pk, outcome.error_code)
+                return _words(within(search.product_hits(), flt), state)
             # Whatever the backend did with the filter, only hits inside it are shown.
             cached = within(outcome.hits, flt)
             cache.set(key, cached, CACHE_SECONDS)
         hits = list(cached)
-    if state.q:
-        words = state.q.split()
-        hits = [h for h in with_descriptions(hits) if words_match(h, words)]
-    return hits, ""
+    return _words(hits, state)
+
+
+def _words(hits: list[ProductHit], state: State) -> list[ProductHit]:
+    """The hits whose name or description has every word of the keyword box."""
+    if not state.q:
+        return hits
+    words = state.q.split()
+    return [h for h in with_descriptions(hits) if words_match(h, words)]
 
 
 def catalog_hits(state: State) -> list[ProductHit]:

@@ -79,13 +79,7 @@ def refined_results(
     results.photo = QueryPhoto.of(search)
     if search.error_code and not stored:
         return results
-    if state.engine_filter() is None and not state.q:
-        hits, error = list(stored), ""
-    else:
-        hits, error = hits_of_search(search, state)
-    if error:
-        results.cards, results.error_code, results.error_message = [], error, error_text(error)
-        return results
+    hits = list(stored) if state.engine_filter() is None and not state.q else hits_of_search(search, state)
     results.total = len(hits)
     results.facets = facets(hits, state)
     shown = ordered(hits, state.sort)

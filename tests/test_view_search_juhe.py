@@ -73,3 +73,21 @@ def test_a_bare_nan_token_is_zero_too(client, db, juhe_backend: FakeServer) -> N
     juhe_backend.default = Reply(body=body)
     response = client.post("/search/", {"photo": upload(jpeg())}, headers=HTMX)
     assert response.status_code == 200 and Search.objects.get().hits.get().similarity == 0.0
+
+
+def test_filters_on_a_juhe_search_still_work_once_juhe_is_switched_off(
+    client, db, juhe_backend: FakeServer, settings
+) -> None:
+    """The filter re-ran the search with the backend stored on it: 'Search is unavailable' for every filter."""
+    cheap, dear = (
+        dict(SKU, skuId=1, skuName="Cheap", skuPrice="5.00"),
+        dict(SKU, skuId=2, skuName="Dear", skuPrice="900"),
+    )
+    juhe_backend.default = Reply(body=success(cheap, dear))
+    client.post("/search/", {"photo": upload(jpeg())}, headers=HTMX)
+    saved = Search.objects.get()
+    settings.SNAPSHOP_BACKEND, settings.JUHE_API_KEY = "local", ""
+    response = client.get(f"/s/{saved.pk}/", {"min": "100"}, headers=HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200 and ">Dear</h3>" in html and ">Cheap</h3>" not in html
+    assert "Search is unavailable" not in html
