@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last of the middleware that runs before the views: before CSRF's check reads the body.
+    "search.body_limit.BodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "snapshop_site.urls"
