@@ -5,7 +5,8 @@ LocMemCache each process counts on its own (gunicorn with 2 workers lets a
 client through up to twice the figure); point CACHES at Redis or Memcached for
 one shared count.
 
-- Web: POST to the search URL, per session (SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE)
+- Web: POST to the search URL, and a saved search refined by a filter (which runs the engine again within
+  it), per session (SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE)
   and per client IP (that figure × SNAPSHOP_RATE_LIMIT_IP_MULTIPLIER, so shoppers
   behind one NAT are not punished together and dropping the cookie buys nothing more).
   Refused with 429 and the error fragment, which htmx swaps into the results area.
@@ -30,6 +31,7 @@ from django.utils.translation import gettext as _
 
 WINDOW_SECONDS = 60
 API_PATH = re.compile(r"^/snapshop/query/?$")
+SAVED_SEARCH_PATH = re.compile(r"^/s/\d+/$")
 API_REASON = "当前IP请求超过限制"  # Juhe's wording for 10011
 
 
@@ -72,6 +74,8 @@ class RateLimitMiddleware:
         return refused if refused is not None else self.get_response(request)
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
+        if request.method == "GET" and SAVED_SEARCH_PATH.match(request.path_info) and self.runs_the_engine(request):
+            return self.check_web(request)
         if request.method != "POST":
             return None
         if API_PATH.match(request.path_info):
@@ -87,17 +91,27 @@ class RateLimitMiddleware:
                     return response
             return None
         if request.path_info == search_path():
-            limit = settings.SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE
-            if limit <= 0:
-                return None
-            ip_limit = limit * max(1, settings.SNAPSHOP_RATE_LIMIT_IP_MULTIPLIER)
-            allowed, retry = hit("web-ip", client_ip(request), ip_limit)
-            session_key = getattr(getattr(request, "session", None), "session_key", None)
-            if allowed and session_key:
-                allowed, retry = hit("web-session", session_key, limit)
-            if not allowed:
-                return self.web_refusal(request, retry)
+            return self.check_web(request)
         return None
+
+    @staticmethod
+    def runs_the_engine(request: HttpRequest) -> bool:
+        """A filter on a saved search searches its photo again within it: a search like any other (each new
+        price was a full search, unlimited). Sorting, paging and the keyword box only reorder stored hits."""
+        from search.refine import State
+
+        return State.from_query(request.GET).engine_filter() is not None
+
+    def check_web(self, request: HttpRequest) -> HttpResponse | None:
+        limit = settings.SNAPSHOP_RATE_LIMIT_SEARCHES_PER_MINUTE
+        if limit <= 0:
+            return None
+        ip_limit = limit * max(1, settings.SNAPSHOP_RATE_LIMIT_IP_MULTIPLIER)
+        allowed, retry = hit("web-ip", client_ip(request), ip_limit)
+        session_key = getattr(getattr(request, "session", None), "session_key", None)
+        if allowed and session_key:
+            allowed, retry = hit("web-session", session_key, limit)
+        return None if allowed else self.web_refusal(request, retry)
 
     def web_refusal(self, request: HttpRequest, retry: int) -> HttpResponse:
         from search.forms import PhotoForm

@@ -153,3 +153,13 @@ def test_forwarded_for_is_trusted_only_when_configured(settings, rf) -> None:
     assert client_ip(request) == "10.0.0.1"
     settings.SNAPSHOP_TRUST_X_FORWARDED_FOR = True
     assert client_ip(request) == "5.6.7.8"
+
+
+def test_filtering_a_saved_search_counts_as_a_search_but_sorting_does_not() -> None:
+    """A filter searches the photo again within it: each new price was a full engine search, never limited."""
+    client = Client()
+    for sort in ("price_asc", "price_desc", "price_asc"):
+        assert client.get("/s/999/", {"sort": sort}, REMOTE_ADDR="203.0.113.9").status_code == 404
+    answers = [client.get("/s/999/", {"min": n}, REMOTE_ADDR="203.0.113.9", headers=HTMX) for n in (1, 2, 3)]
+    assert [r.status_code for r in answers] == [410, 410, 429]  # 410: no such search, told after the limit
+    assert 'data-error-code="rate_limited"' in answers[2].content.decode()
