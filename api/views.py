@@ -38,6 +38,8 @@ REASONS = {
 }
 KEY_STATE_CODES = {ApiKey.State.REVOKED: 10009, ApiKey.State.EXPIRED: 10003}
 LINK_FIELDS = ("imageUrl", "detailUrl", "detailAppUrl")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+SEND_AS_FORM = "send key and image as application/x-www-form-urlencoded form fields in the request body"
 
 
 def envelope(
@@ -91,18 +93,35 @@ def snapshop_query(request: HttpRequest) -> HttpResponse:
         return envelope(10014, status=500)
 
 
+def not_a_form(request: HttpRequest) -> str:
+    """Why the key cannot be read from a body that is not form data (JSON, the usual mistake, or anything else)."""
+    content_type = request.content_type or ""
+    if not content_type:
+        sent = "the request has no Content-Type"
+    elif "json" in content_type:
+        sent = "the body is JSON"
+    else:
+        sent = f"the body is {content_type[:80]}"
+    return f"no key in the form fields ({sent}); {SEND_AS_FORM}"
+
+
 def answer_query(request: HttpRequest) -> JsonResponse:
+    if request.content_type not in FORM_TYPES:  # Django reads no fields from it: the key would look wrong
+        return refuse(10001, not_a_form(request))
     if request.content_type == "application/x-www-form-urlencoded":
         # Clients label the body GBK, gb2312, latin1...; Django refuses such urlencoded bodies (BadRequest), but the
         # fields are ASCII (a hex key, base64), which reads the same in any of them.
         request.encoding = "utf-8"
     try:
-        form = QueryForm(request.POST)
+        form = QueryForm(request.POST, request.FILES)
     except RequestDataTooBig:
         return refuse(254701, "the request is too large")
     except (SuspiciousOperation, MultiPartParserError):  # no boundary, too many fields...
         return refuse(254701, "the request body cannot be read; send image and key as form fields")
-    api_key = ApiKey.objects.lookup(str(form.data.get("key", "")))
+    raw_key = str(form.data.get("key", ""))
+    if not raw_key.strip() and request.GET.get("key"):
+        return refuse(10001, f"no key in the form fields (it is in the URL's query string); {SEND_AS_FORM}")
+    api_key = ApiKey.objects.lookup(raw_key)
     if api_key is None:
         return refuse(10001)
     state = api_key.state()
@@ -111,6 +130,9 @@ def answer_query(request: HttpRequest) -> JsonResponse:
     if not api_key.consume():
         return refuse(10012, api_key=api_key)
     if not form.is_valid():
+        if not form.data.get("image") and "image" not in form.files and request.GET.get("image"):
+            detail = f"no image in the form fields (it is in the URL's query string); {SEND_AS_FORM}"
+            return refuse(254701, detail, api_key=api_key)
         return refuse(254701, form.image_error() or "bad request", api_key=api_key)
     data: bytes = form.cleaned_data["image"]
     # Always the local engine: a SnapShop whose own backend is `juhe` may point at this very endpoint.

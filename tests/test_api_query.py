@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import random
 from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -233,3 +236,140 @@ def test_openapi_description_is_served(client: Client, db) -> None:
     assert response.status_code == 200
     document = yaml.safe_load(response.content)
     assert document["openapi"].startswith("3.") and "/snapshop/query" in document["paths"]
+
+
+NOT_A_FORM = (
+    "send key and image as application/x-www-form-urlencoded form fields in the request body"  # what to do, in reason
+)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "says"),
+    [
+        ("application/json", "json", "the body is JSON"),
+        ("application/json; charset=utf-8", "json", "the body is JSON"),
+        ("text/plain", "form", "the body is text/plain"),
+        ("", "form", "the request has no Content-Type"),
+    ],
+)
+def test_a_body_that_is_not_form_data_is_told_to_send_form_fields(
+    client: Client, key: str, content_type: str, body: str, says: str
+) -> None:
+    """A JSON body with a valid key was told "错误的请求KEY", and its sender went checking the key."""
+    fields = {"key": key, "image": b64(jpeg())}
+    payload = json.dumps(fields) if body == "json" else urlencode(fields)
+    response = client.post(URL, payload, content_type=content_type)
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/json")
+    answer = response.json()
+    assert answer["error_code"] == 10001 and answer["result"] is None
+    assert answer["reason"] == f"错误的请求KEY: no key in the form fields ({says}); {NOT_A_FORM}"
+    search = Search.objects.get(channel=Search.Channel.API)
+    assert search.error_code == "api_10001" and says in search.error_message and key not in search.error_message
+
+
+def test_a_key_in_the_query_string_is_told_to_move_to_the_form(client: Client, key: str) -> None:
+    form = "application/x-www-form-urlencoded"
+    answer = client.post(f"{URL}?key={key}", urlencode({"image": b64(jpeg())}), content_type=form).json()
+    assert answer == {
+        "reason": f"错误的请求KEY: no key in the form fields (it is in the URL's query string); {NOT_A_FORM}",
+        "result": None,
+        "error_code": 10001,
+    }
+    # The form's key is what counts: a correct form with something in the query string is answered as before.
+    answer = client.post(f"{URL}?key=other", urlencode({"key": key, "image": b64(jpeg())}), content_type=form).json()
+    assert answer["error_code"] == 254704  # read and searched: the catalog is empty
+    answer = client.post(f"{URL}?key={key}", urlencode({"key": "0" * 32}), content_type=form).json()
+    assert answer == {"reason": "错误的请求KEY", "result": None, "error_code": 10001}
+
+
+def test_an_image_in_the_query_string_is_told_to_move_to_the_form(client: Client, key: str) -> None:
+    query = urlencode({"image": b64(jpeg())})
+    answer = client.post(f"{URL}?{query}", urlencode({"key": key}), content_type="application/x-www-form-urlencoded")
+    assert answer.json() == {
+        "reason": f"图片内容为空/超出限制/格式不正确: no image in the form fields (it is in the URL's query string); "
+        f"{NOT_A_FORM}",
+        "result": None,
+        "error_code": 254701,
+    }
+
+
+@pytest.mark.parametrize("as_base64", [False, True], ids=["picture", "base64 text"])
+def test_a_multipart_file_part_is_read_as_the_photo(
+    client: Client, key: str, small_catalog: list[CatalogItem], as_base64: bool
+) -> None:
+    """curl -F image=@photo.jpg: the photo itself (or its base64 text) in a file part, not a field."""
+    item = small_catalog[1]
+    photo = item.picture.read_bytes()
+    content = b64(photo).encode() if as_base64 else photo
+    upload = SimpleUploadedFile("photo.jpg", content, content_type="image/jpeg")
+    answer = client.post(URL, {"key": key, "image": upload}).json()
+    assert answer["error_code"] == 0, answer["reason"]
+    assert str(answer["result"]["data"][0]["skuId"]) == item.product.sku_id
+
+
+def test_a_multipart_file_part_that_is_not_a_usable_photo_is_254701(client: Client, key: str, settings) -> None:
+    def send(content: bytes) -> dict:
+        upload = SimpleUploadedFile("photo.jpg", content, content_type="image/jpeg")
+        return client.post(URL, {"key": key, "image": upload}).json()
+
+    not_a_picture = send(b"\x00\x01\x02 not a picture \xff\xfe" * 20)
+    assert not_a_picture["error_code"] == 254701 and "missing" not in not_a_picture["reason"]
+    empty = send(b"")
+    assert empty["error_code"] == 254701 and "empty" in empty["reason"]
+    settings.SNAPSHOP_MAX_UPLOAD_BYTES = 10_000
+    too_large = send(jpeg(640, 480) * 4)
+    assert too_large["error_code"] == 254701 and "too large" in too_large["reason"]
+
+
+def test_every_code_the_api_answers_is_in_the_openapi_enum_and_described(
+    client: Client, key: str, small_catalog: list[CatalogItem], settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate limit's 10011 was answered (as the README says) but missing from api/openapi.yaml."""
+    yaml = pytest.importorskip("yaml")
+    document = yaml.safe_load(client.get("/snapshop/openapi.yaml").content)
+    error_code = document["components"]["schemas"]["Envelope"]["properties"]["error_code"]
+    photo = b64(small_catalog[1].picture.read_bytes())
+    answered: dict[int, int] = {}  # error_code -> HTTP status
+
+    def note(response) -> None:
+        assert response["Content-Type"].startswith("application/json")
+        answered[response.json()["error_code"]] = response.status_code
+
+    note(client.post(URL, urlencode({"key": key, "image": photo}), content_type="application/x-www-form-urlencoded"))
+    note(client.post("/snapshop/nothing", {"key": key, "image": photo}))
+    note(client.post(URL, {"key": "wrong", "image": photo}))
+    expired, expired_raw = ApiKey.issue("old", expires_days=1)
+    ApiKey.objects.filter(pk=expired.pk).update(expires=timezone.now() - timedelta(seconds=1))
+    note(client.post(URL, {"key": expired_raw, "image": photo}))
+    note(client.get(URL))
+    revoked, revoked_raw = ApiKey.issue("gone")
+    ApiKey.objects.filter(pk=revoked.pk).update(revoked=True)
+    note(client.post(URL, {"key": revoked_raw, "image": photo}))
+    small_raw = ApiKey.issue("small", daily_quota=1)[1]
+    note(client.post(URL, {"key": small_raw, "image": "%%%"}))
+    note(client.post(URL, {"key": small_raw, "image": photo}))
+    with monkeypatch.context() as patch:
+        patch.setattr("search.services.search_local", lambda *a, **k: (_ for _ in ()).throw(EngineUnavailable("down")))
+        note(client.post(URL, {"key": key, "image": photo}))
+    with monkeypatch.context() as patch:
+        patch.setattr("api.views.run_search", lambda *a, **k: 1 / 0)
+        note(client.post(URL, {"key": key, "image": photo}))
+    settings.SNAPSHOP_API_RATE_LIMIT_PER_MINUTE = 1
+    cache.clear()
+    try:
+        note(client.post(URL, {"key": key, "image": photo}, REMOTE_ADDR="198.51.100.9"))
+        limited = client.post(URL, {"key": key, "image": photo}, REMOTE_ADDR="198.51.100.9")
+        note(limited)
+    finally:
+        cache.clear()
+    assert limited.json() == {"reason": "当前IP请求超过限制", "result": None, "error_code": 10011}
+    assert int(limited["Retry-After"]) >= 1
+
+    assert answered == {
+        0: 200, 404: 404, 10001: 200, 10003: 200, 10007: 405, 10009: 200, 10011: 200, 10012: 200, 10014: 500,
+        254701: 200, 254704: 200,
+    }  # fmt: skip
+    assert set(answered) == set(error_code["enum"])
+    described = {int(line.split()[0]) for line in error_code["description"].splitlines() if line[:1].isdigit()}
+    assert described == set(answered)
+    assert "Retry-After" in document["paths"]["/snapshop/query"]["post"]["responses"]["200"]["headers"]
