@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import F
 
 from catalog.index import product_hit
 from catalog.models import Product
@@ -124,8 +125,10 @@ def _words(hits: list[ProductHit], state: State) -> list[ProductHit]:
     return [h for h in with_descriptions(hits) if words_match(h, words)]
 
 
-def catalog_hits(state: State) -> list[ProductHit]:
-    """A plain text search over the catalog (no photo): names and descriptions with every word."""
+def catalog_hits(state: State) -> tuple[list[ProductHit], bool]:
+    """A plain text search over the catalog (no photo): names and descriptions with every word; the first
+    MAX_RESULTS in the order asked (sorted by the database, so a price sort covers every match), and whether
+    more matched."""
     products = Product.objects.text_search(state.q).prefetch_related("images")
     flt = state.engine_filter()
     if flt is not None:
@@ -141,10 +144,17 @@ def catalog_hits(state: State) -> list[ProductHit]:
             products = products.filter(price__lte=state.price_max)
         if state.self_only:
             products = products.filter(ware_label="自营")
-    return [
+    if state.sort == "price_asc":
+        products = products.order_by(F("price").asc(nulls_last=True), "name", "pk")
+    elif state.sort == "price_desc":
+        products = products.order_by(F("price").desc(nulls_last=True), "name", "pk")
+    else:
+        products = products.order_by("name", "pk")
+    found = [
         product_hit(product, [image.url for image in product.images.all() if image.url])
-        for product in products.order_by("name", "pk")[:MAX_RESULTS]
+        for product in products[: MAX_RESULTS + 1]
     ]
+    return found[:MAX_RESULTS], len(found) > MAX_RESULTS
 
 
 def analyse(photo: PreparedImage) -> tuple[list[list[float]], list[str]]:

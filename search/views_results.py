@@ -13,6 +13,7 @@ import logging
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url, retarget
@@ -192,9 +193,13 @@ def find(request: HtmxHttpRequest) -> HttpResponse:
     if not state.q:
         results = Results(cards=[], error_code="no_words", error_message=error_text("no_words"))
         return render_results(request, PhotoForm(), results, status=200)
-    hits = catalog_hits(state)
+    hits, more = catalog_hits(state)
     results = Results(cards=[], state=state, base_url=reverse("find"), textual=True, total=len(hits))
     results.facets = facets(hits, state)
+    if more:  # the count and the filters' counts are of the first ones only: say so
+        results.notice = gettext(
+            "More than %(count)d products have these words; the first %(count)d are shown. Add a word to narrow them."
+        ) % {"count": len(hits)}
     shown = ordered(hits, state.sort)
     if request_wants_more(request):
         start = (state.page - 1) * page_size()

@@ -65,3 +65,18 @@ def test_any_alphabet_is_found_in_any_case(client, small_catalog):
     for words in ("ärmel", "Café", "münchen", "ÄRMEL straße", "καφές"):
         html = client.get("/find/", {"q": words}).content.decode()
         assert f"{product.sku_id}" in html and "Ärmel CAFÉ Straße" in html, words
+
+
+def test_more_than_a_hundred_matches_are_sorted_by_price_before_the_cut_and_said(client, db):
+    """The first 100 names were cut off, then sorted: the cheapest matches (named late) never showed."""
+    from decimal import Decimal
+
+    from catalog.models import Product
+
+    Product.objects.bulk_create(
+        [Product(sku_id=f"w{n}", name=f"Widget {n:03d}", price=Decimal(500 - n)) for n in range(150)]
+    )
+    html = client.get("/find/", {"q": "widget", "sort": "price_asc"}).content.decode()
+    assert ">Widget 149</h3>" in html  # the cheapest, 150th by name
+    assert "More than 100 products have these words; the first 100 are shown." in html
+    assert "More than 100" not in client.get("/find/", {"q": "widget 007"}).content.decode()
