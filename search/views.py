@@ -18,7 +18,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.middleware import HtmxDetails
@@ -144,6 +144,29 @@ def shopper_error_text(code: str, message: str) -> str:
     return error_text(code, message)
 
 
+def notice_now(stored: str) -> str:
+    """A saved search's notice in the page's language: it is stored as it was shown, in the language of the
+    shopper who searched (a search made in English showed its English notice on the Chinese page). The busy
+    server's notices are recognised in every language; a Juhe fallback's, which carries Juhe's own reason,
+    stays as stored."""
+    from search.backends.local import BUSY_TEXT, QUICK_TEXT
+
+    if not stored:
+        return stored
+    for msgid in (BUSY_TEXT, QUICK_TEXT):
+        if stored in written_forms(msgid):
+            return gettext(msgid)
+    return stored
+
+
+def written_forms(msgid: str) -> set[str]:
+    forms = {msgid}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            forms.add(gettext(msgid))
+    return forms
+
+
 def results_from_outcome(outcome: SearchOutcome, search: Search | None, device: str) -> Results:
     return Results(
         cards=cards_for(outcome.hits, device),
@@ -165,7 +188,7 @@ def results_from_saved(
         search=search,
         error_code=search.error_code,
         error_message=shopper_error_text(search.error_code, search.error_message) if search.error_code else "",
-        notice=search.notice,
+        notice=notice_now(search.notice),
         uncertain=bool(hits) and hits[0].similarity < settings.SNAPSHOP_SIMILARITY_FLOOR,
     )
 

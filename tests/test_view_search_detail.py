@@ -99,3 +99,14 @@ def test_htmx_refining_a_deleted_search_says_it_is_gone(client, saved):
         assert response.status_code == 410 and response["HX-Retarget"] == "#results"
         assert 'data-error-code="search_gone"' in response.content.decode()
     assert client.get(f"/s/{pk}/").status_code == 404  # a page of its own: the 404 page
+
+
+def test_a_busy_notice_is_shown_in_the_page_s_language(client, saved):
+    """Stored as shown to the shopper who searched: an English search kept its English notice on the zh page."""
+    from search.backends.local import BUSY_TEXT
+
+    saved.notice = BUSY_TEXT
+    saved.save()
+    html = client.get(url(saved), headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
+    assert "服务器现在很忙，这些结果跳过了细致的图片核对。" in html and BUSY_TEXT not in html
+    assert BUSY_TEXT in client.get(url(saved), headers={"accept-language": "en"}).content.decode()

@@ -17,15 +17,17 @@ from vision.prepare import PreparedImage
 logger = logging.getLogger(__name__)
 # Shown (and kept in history) when the engine was too busy for the detailed check or gave a shorter one
 # (catalog.local_engine). "The server", not "many people": the processors may be busy with anything.
-BUSY_NOTICE = gettext_lazy(
+BUSY_TEXT = (
     "The server is busy right now, so these results skipped the detailed picture check. "
     "Search again in a moment for the most precise order."
 )
+BUSY_NOTICE = gettext_lazy(BUSY_TEXT)
 
-QUICK_NOTICE = gettext_lazy(
+QUICK_TEXT = (
     "The server is busy right now, so these results had a shorter picture check. "
     "Search again in a moment for the most precise order."
 )
+QUICK_NOTICE = gettext_lazy(QUICK_TEXT)
 
 
 def search_local(
