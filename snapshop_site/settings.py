@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Inside sessions and the language: the page it renders has the site's header in the shopper's language.
+    "snapshop_site.method_not_allowed.MethodNotAllowedPageMiddleware",
     # Last of the middleware that runs before the views: before CSRF's check reads the body.
     "search.body_limit.BodyLimitMiddleware",
 ]

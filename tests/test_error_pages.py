@@ -22,3 +22,14 @@ def test_404_page_looks_like_the_site(client):
     html = response.content.decode()
     assert response.status_code == 404
     assert 'class="site-header"' in html and "页面不存在" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"), [("get", "/history/delete/"), ("get", "/history/1/delete/"), ("post", "/")]
+)
+def test_a_wrong_method_gets_a_page_not_a_blank_one(client, method: str, path: str):
+    response = getattr(client, method)(path)
+    html = response.content.decode()
+    assert response.status_code == 405 and response.has_header("Allow")
+    assert 'class="site-header"' in html and "Nothing to show here" in html and 'href="/"' in html
