@@ -175,7 +175,8 @@ class CatalogImporter:
             for row, load in zip(rows, loads, strict=True):
                 pictures, problems = load.result()
                 if not pictures:
-                    self.summary.skipped.append((row.line, "; ".join(problems) or "no usable picture"))
+                    problem = row.problem("; ".join(problems) or "no usable picture")
+                    self.summary.skipped.append((problem.line, problem.reason))
                     continue
                 to_embed += self._upsert(row, pictures)
         for start in range(0, len(to_embed), EMBED_CHUNK):
@@ -221,11 +222,14 @@ class CatalogImporter:
             "detail_url": row.detail_url,
             "detail_app_url": row.detail_app_url,
             "description": row.description,
+            # The import takes the product over: learning from Juhe refreshes only source "juhe" products,
+            # so one it learnt first would otherwise be overwritten by Juhe's next answer.
+            "source": self.source,
         }
         product = Product.objects.filter(sku_id=row.sku_id).first()
         attrs_changed = False
         if product is None:
-            product = Product.objects.create(sku_id=row.sku_id, source=self.source, **values)
+            product = Product.objects.create(sku_id=row.sku_id, **values)
             self.summary.imported += 1
         else:
             changed = {k: v for k, v in values.items() if getattr(product, k) != v}

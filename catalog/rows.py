@@ -1,11 +1,12 @@
-"""Reading catalog files: CSV or JSON Lines with the Juhe field names.
+"""Reading catalog files: CSV, JSON Lines, or a JSON array of objects, with the Juhe field names.
 
 Columns: skuId, skuName, skuPrice, wareLabel, cid1Name, cid2Name, cid3Name,
-imageUrl, detailUrl, detailAppUrl, description (JSONL may add allImageUrls).
-A bad row becomes a `RowError` with its line number; it never stops the file. A skuId seen before in the
-same file is such a row too (the first one counts). Files are UTF-8, or GB18030 (what Excel writes on a
-Chinese Windows) when they are not UTF-8; a file that is neither is refused whole rather than imported with
-replacement characters.
+imageUrl, detailUrl, detailAppUrl, description (JSON may add allImageUrls).
+A bad row becomes a `RowError` with its line number (in a JSON array, its item number too); it never stops
+the file. A skuId seen before in the same file is such a row too (the first one counts). Files are UTF-8, or
+GB18030 (what Excel writes on a Chinese Windows) when they are not UTF-8; a file that is neither is refused
+whole rather than imported with replacement characters. A .json file is one JSON array, or JSON Lines when
+it starts with "{"; an array that is not valid JSON as a whole is refused whole too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -58,6 +60,20 @@ class CatalogRow:
     detail_app_url: str
     description: str
     extra: dict[str, object] = field(default_factory=dict)
+    item: int | None = None  # position (from 1) in a JSON array, where several rows can share a line
+
+    def problem(self, reason: str) -> RowError:
+        """A RowError about this row, named as a report names it (the line, and the item in a JSON array)."""
+        return RowError(self.line, _in_item(self.item, reason))
+
+
+def _in_item(item: int | None, reason: str) -> str:
+    """A reason about an item of a JSON array names it: a one-line array has every item on line 1."""
+    return reason if item is None else f"item {item}: {reason}"
+
+
+def _place(line: int, item: int | None) -> str:
+    return f"on line {line}" if item is None else f"in item {item}, on line {line}"
 
 
 def _text(raw: dict[str, object], key: str, limit: int) -> str:
@@ -144,27 +160,51 @@ def text_encoding(path: Path) -> str:
 
 
 def read_catalog(path: Path, encoding: str | None = None) -> Iterator[CatalogRow | RowError]:
-    """Rows of a .csv or .jsonl/.ndjson file, in order; bad rows come back as RowError. `encoding`: the file's
-    text_encoding when the caller has it already (the detection reads the whole file)."""
+    """Rows of a .csv, .jsonl/.ndjson or .json file, in order; bad rows come back as RowError. `encoding`: the
+    file's text_encoding when the caller has it already (the detection reads the whole file)."""
     if encoding is None:
         try:
             encoding = text_encoding(path)
         except UnreadableText as exc:
             yield exc
             return
-    rows = (
-        _read_jsonl(path, encoding)
-        if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
-        else _read_csv(path, encoding)
-    )
-    first_line: dict[str, int] = {}
-    for row in rows:
+    # Where each skuId was first seen: (line, item), as the rows of a one-line JSON array share their line.
+    first_seen: dict[str, tuple[int, int | None]] = {}
+    for row in _read_rows(path, encoding):
         if isinstance(row, CatalogRow):
-            first = first_line.setdefault(row.sku_id, row.line)
-            if first != row.line:
-                yield RowError(row.line, f"skuId {row.sku_id!r} is already on line {first} (that row counts)")
+            here = (row.line, row.item)
+            first = first_seen.setdefault(row.sku_id, here)
+            if first != here:
+                yield row.problem(f"skuId {row.sku_id!r} is already {_place(*first)} (that row counts)")
                 continue
         yield row
+
+
+def _read_rows(path: Path, encoding: str) -> Iterator[CatalogRow | RowError]:
+    suffix = path.suffix.lower()
+    if suffix in {".jsonl", ".ndjson"}:
+        return _read_jsonl(path, encoding)
+    if suffix != ".json":
+        return _read_csv(path, encoding)
+    # A .json file is most often one document, an array of rows; one that starts with an object is JSON Lines.
+    first = _first_character(path, encoding)
+    if first == "[":
+        return _read_json_array(path, encoding)
+    if first in {"{", ""}:
+        return _read_jsonl(path, encoding)
+    return iter([RowError(1, f"none of the file is imported: {_NOT_JSON_CATALOG}, not a file starting {first!r}")])
+
+
+_NOT_JSON_CATALOG = "a .json catalog is an array of objects ([{...}, {...}]) or JSON Lines (one object per line)"
+
+
+def _first_character(path: Path, encoding: str) -> str:
+    """The file's first character that is not white space; "" for a blank file."""
+    with path.open(encoding=encoding) as handle:
+        while chunk := handle.read(1 << 16):
+            if stripped := chunk.lstrip():
+                return stripped[0]
+    return ""
 
 
 def _read_csv(path: Path, encoding: str) -> Iterator[CatalogRow | RowError]:
@@ -223,3 +263,74 @@ def _read_jsonl(path: Path, encoding: str) -> Iterator[CatalogRow | RowError]:
                 yield parse_row(line, raw)
             except RowError as exc:
                 yield exc
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's white space
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """The position of the first character at or after `pos` that is not JSON white space."""
+    match = _SPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def _read_json_array(path: Path, encoding: str) -> Iterator[CatalogRow | RowError]:
+    """The items of a file that is one JSON array, each with the line it starts on and its position.
+
+    The file is read and parsed whole (unlike JSON Lines, which streams): an array is one document, and its
+    rows are only known to be good once all of it parsed, so a file cut short or mistyped is refused whole
+    (one RowError at the mistake) instead of imported in part. A catalog too large for memory belongs in
+    JSON Lines.
+    """
+    try:
+        with path.open(encoding=encoding) as handle:
+            items = _array_items(handle.read())  # the text is not kept: the items hold what is needed of it
+    except json.JSONDecodeError as exc:
+        reason = (
+            f"the file is not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno}), so none of it is imported"
+        )
+        yield RowError(exc.lineno, f"{reason}; {_NOT_JSON_CATALOG}")
+        return
+    for number, (line, raw) in enumerate(items, start=1):
+        if not isinstance(raw, dict):
+            yield RowError(line, _in_item(number, "not a JSON object"))
+            continue
+        try:
+            row = parse_row(line, raw)
+        except RowError as exc:
+            yield RowError(line, _in_item(number, exc.reason))
+            continue
+        row.item = number
+        yield row
+
+
+def _array_items(text: str) -> list[tuple[int, object]]:
+    """The values of the JSON array `text` with the line each starts on (json.loads would not tell the lines).
+
+    Raises json.JSONDecodeError, whose line and column point at the first mistake.
+    """
+    decoder = json.JSONDecoder()
+    pos = _skip_space(text, 0)
+    if not text.startswith("[", pos):
+        raise json.JSONDecodeError("Expecting '['", text, pos)
+    pos = _skip_space(text, pos + 1)
+    items: list[tuple[int, object]] = []
+    line, counted = 1, 0
+    if not text.startswith("]", pos):
+        while True:
+            line += text.count("\n", counted, pos)
+            counted = pos
+            value, pos = decoder.raw_decode(text, pos)
+            items.append((line, value))
+            pos = _skip_space(text, pos)
+            if text.startswith("]", pos):
+                break
+            if not text.startswith(",", pos):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            comma, pos = pos, _skip_space(text, pos + 1)
+            if text.startswith("]", pos):  # JavaScript allows it, JSON does not: say so rather than "Expecting value"
+                raise json.JSONDecodeError("a ',' after the last item", text, comma)
+    pos = _skip_space(text, pos + 1)
+    if pos != len(text):
+        raise json.JSONDecodeError("Extra data", text, pos)
+    return items

@@ -1,7 +1,8 @@
-"""Reading catalog files (catalog.rows): encodings, repeated skuIds and rows a stray quote has joined."""
+"""Reading catalog files (catalog.rows): encodings, repeated skuIds, rows a stray quote has joined, JSON arrays."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,80 @@ def test_a_quoted_description_over_several_lines_is_one_good_row(tmp_path: Path)
     mug, cup = rows(path)
     assert isinstance(mug, CatalogRow) and mug.description == "first line\nsecond line" and mug.line == 3
     assert isinstance(cup, CatalogRow) and cup.line == 4
+
+
+def json_rows(*items: object) -> list[str]:
+    return [json.dumps(item, ensure_ascii=False) for item in items]
+
+
+MUG = {"skuId": "a1", "skuName": "Mug", "imageUrl": "a.jpg"}
+CUP = {"skuId": "a2", "skuName": "Cup", "imageUrl": "b.jpg"}
+
+
+def test_a_pretty_printed_json_array_is_read_item_by_item_with_their_lines(tmp_path: Path) -> None:
+    """Read as JSON Lines, every line of it but the last was 'not valid JSON': only the last item was imported."""
+    path = tmp_path / "pretty.json"
+    path.write_text(json.dumps([MUG, CUP], indent=2))
+    mug, cup = rows(path)
+    assert isinstance(mug, CatalogRow) and (mug.sku_id, mug.line, mug.item) == ("a1", 2, 1)
+    assert isinstance(cup, CatalogRow) and (cup.sku_id, cup.line, cup.item) == ("a2", 7, 2)
+
+
+def test_the_items_of_a_one_line_json_array_are_told_apart_by_their_position(tmp_path: Path) -> None:
+    """All on line 1: a bad item names its position, and a repeated skuId is still caught (it was keyed by line)."""
+    path = tmp_path / "one-line.json"
+    path.write_text(json.dumps([MUG, "a string", {"skuId": "a3"}, CUP, dict(MUG, skuName="Again")]))
+    mug, text, nameless, cup, repeated = rows(path)
+    assert isinstance(mug, CatalogRow) and isinstance(cup, CatalogRow) and (mug.line, cup.line) == (1, 1)
+    assert isinstance(text, RowError) and (text.line, text.reason) == (1, "item 2: not a JSON object")
+    assert isinstance(nameless, RowError) and nameless.reason == "item 3: skuName is empty"
+    assert isinstance(repeated, RowError)
+    assert repeated.reason == "item 5: skuId 'a1' is already in item 1, on line 1 (that row counts)"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "mistake"),
+    [
+        ("[\n" + ",\n".join(json_rows(MUG, CUP)) + ",\n]\n", 3, "a ',' after the last item"),
+        ("[\n" + json_rows(MUG)[0] + "\n" + json_rows(CUP)[0] + "\n]\n", 3, "Expecting ',' delimiter"),
+        ("\n".join(json.dumps([MUG, CUP], indent=2).splitlines()[:9]), 9, "Expecting property name"),
+        ('[{"skuId": "a1"}] trailing', 1, "Extra data"),
+    ],
+    ids=["comma-after-the-last", "missing-comma", "cut-short", "extra-data"],
+)
+def test_a_json_array_that_is_not_valid_json_is_refused_whole(
+    tmp_path: Path, text: str, line: int, mistake: str
+) -> None:
+    """Not half imported: its good items are only known to be rows once the whole document parsed."""
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    (problem,) = rows(path)
+    assert isinstance(problem, RowError) and problem.line == line
+    assert (
+        problem.reason.startswith(f"the file is not valid JSON ({mistake}")
+        and "none of it is imported" in problem.reason
+    )
+
+
+def test_a_json_file_that_is_no_array_nor_json_lines_is_refused_whole(tmp_path: Path) -> None:
+    path = tmp_path / "scalar.json"
+    path.write_text('  "a catalog"\n')
+    (problem,) = rows(path)
+    assert isinstance(problem, RowError) and problem.line == 1
+    assert "none of the file is imported" in problem.reason and "not a file starting '\"'" in problem.reason
+
+
+def test_a_json_file_of_json_lines_is_still_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "lines.json"
+    path.write_text("\n" + "\n".join(json_rows(MUG, CUP, ["a", "list"])) + "\n")
+    mug, cup, listed = rows(path)
+    assert isinstance(mug, CatalogRow) and mug.line == 2
+    assert isinstance(cup, CatalogRow) and cup.line == 3
+    assert isinstance(listed, RowError) and (listed.line, listed.reason) == (4, "not a JSON object")
+
+
+def test_a_gb18030_json_array_keeps_its_chinese(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.json"
+    path.write_bytes(json.dumps([dict(MUG, skuName="电脑包 黑色")], ensure_ascii=False).encode("gb18030"))
+    (row,) = rows(path)
+    assert isinstance(row, CatalogRow) and row.name == "电脑包 黑色"

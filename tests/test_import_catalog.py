@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from catalog.models import Product, ProductImage
+from search.backends.learning import upsert_products
+from search.hits import ProductHit
+from tests.fake_juhe import SKU
 from tests.images import encode, jpeg, textured
 
 HEADER = "skuId,skuName,skuPrice,wareLabel,cid1Name,cid2Name,cid3Name,imageUrl,detailUrl,detailAppUrl,description\n"
@@ -129,6 +133,87 @@ def test_json_lines_are_imported_and_bad_lines_skipped(picture_dir: Path, capsys
     assert "imported 1" in out and "skipped 2" in out
     assert "not valid JSON" in err and "not a JSON object" in err
     assert Product.objects.get().sku_id == "300"
+
+
+def array_rows() -> list[dict[str, str]]:
+    return [
+        {"skuId": "arr1", "skuName": "Red Mug", "skuPrice": "12.50", "imageUrl": "p0.jpg"},
+        {"skuId": "arr2", "skuName": "Blue Mug", "skuPrice": "9.90", "imageUrl": "p1.jpg"},
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda items: json.dumps(items),
+        lambda items: "[\n" + ",\n".join(json.dumps(item) for item in items) + "\n]\n",
+        lambda items: json.dumps(items, indent=2),
+    ],
+    ids=["one-line", "one-item-a-line", "indented"],
+)
+def test_a_json_array_file_imports_every_item(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str], layout: Callable[[list[dict[str, str]]], str]
+) -> None:
+    """Read as JSON Lines, the one-line array was 'not a JSON object' and the others imported their last item only."""
+    catalog = picture_dir / "arr.json"
+    catalog.write_text(layout(array_rows()))
+    out, err = run_import(catalog, capsys)
+    assert "imported 2" in out and "skipped 0" in out and err == ""
+    assert list(Product.objects.values_list("sku_id", "name")) == [("arr1", "Red Mug"), ("arr2", "Blue Mug")]
+
+
+@pytest.mark.django_db
+def test_a_bad_item_of_a_json_array_is_reported_by_its_position_and_the_others_imported(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = picture_dir / "arr.json"
+    first, second = array_rows()
+    lost = dict(second, skuId="arr3", imageUrl="nowhere.jpg")
+    catalog.write_text(json.dumps([first, ["not", "a", "row"], lost, dict(first, skuName="Again"), second]))
+    out, err = run_import(catalog, capsys)
+    assert "imported 2" in out and "skipped 3" in out
+    assert "skipped line 1: item 2: not a JSON object" in err
+    assert "skipped line 1: item 3: nowhere.jpg: cannot read" in err  # a picture problem names the item too
+    assert "skipped line 1: item 4: skuId 'arr1' is already in item 1, on line 1 (that row counts)" in err
+    assert list(Product.objects.values_list("sku_id", "name")) == [("arr1", "Red Mug"), ("arr2", "Blue Mug")]
+
+
+@pytest.mark.django_db
+def test_a_json_array_that_is_not_valid_json_is_refused_with_one_message(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = picture_dir / "arr.json"
+    catalog.write_text("\n".join(json.dumps(array_rows(), indent=2).splitlines()[:12]))  # cut short in the last item
+    out, err = run_import(catalog, capsys)
+    assert "imported 0" in out and "skipped 1" in out
+    assert err.count("skipped") == 1 and "skipped line 12: the file is not valid JSON" in err
+    assert not Product.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_import_takes_over_a_product_learnt_from_juhe(picture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The import kept the learnt product's source 'juhe', so Juhe's next answer overwrote the file's values."""
+    upsert_products([ProductHit.from_juhe(dict(SKU, skuId=555003))])
+    assert Product.objects.get(sku_id="555003").source == "juhe"
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(HEADER + "555003,Our Mug,12.50,自营,Home,Kitchen,Mugs,p0.jpg,https://shop.example/555003,,\n")
+    out, _ = run_import(csv_file, capsys)
+    assert "imported 0, updated 1" in out
+    answer = dict(
+        SKU, skuId=555003, skuName="Juhe's name", skuPrice="1.00", cid1Name="电脑", detailUrl="https://jd.com/x"
+    )
+    upsert_products([ProductHit.from_juhe(answer)])  # Juhe's next answer with it
+    mug = Product.objects.get(sku_id="555003")
+    assert (mug.source, mug.name, str(mug.price), mug.category_path, mug.detail_url) == (
+        "import",
+        "Our Mug",
+        "12.50",
+        ["Home", "Kitchen", "Mugs"],
+        "https://shop.example/555003",
+    )
+    out, _ = run_import(csv_file, capsys)
+    assert "imported 0, updated 0, unchanged 1" in out  # taken over once, not at every re-import
 
 
 @pytest.mark.django_db
