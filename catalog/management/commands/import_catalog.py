@@ -15,12 +15,15 @@ from vision.model import ModelUnavailable
 
 
 class Command(BaseCommand):
-    help = "Import a catalog CSV or JSON Lines file (skuId, skuName, skuPrice, ..., imageUrl): idempotent, resumable."
+    help = (
+        "Import a catalog CSV, JSON Lines or JSON array file (skuId, skuName, skuPrice, ..., imageUrl): "
+        "idempotent, resumable."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--batch-size", type=int, default=32)
-        parser.add_argument("--source", default="import", help="recorded on new products (import, demo...)")
+        parser.add_argument("--source", default="import", help="recorded on the products imported (import, demo...)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
