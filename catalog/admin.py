@@ -6,10 +6,13 @@ from django import forms
 from django.contrib import admin
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from catalog.forms import ProductForm
 from catalog.models import Product, ProductImage
 from catalog.pictures import PictureUnavailable, decode_picture
 
@@ -48,6 +51,7 @@ class ProductImageInline(admin.TabularInline):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    form = ProductForm
     list_display = ["sku_id", "name", "price", "ware_label", "cid1", "cid2", "cid3", "source", "updated"]
     list_filter = ["cid1", "ware_label", "source"]
     search_fields = ["sku_id", "name", "description"]
@@ -61,6 +65,18 @@ class ProductAdmin(admin.ModelAdmin):
             index = get_local_index()
             index.update_attributes(obj)
             index.save()
+
+    # In a transaction of their own: the "delete selected" action runs in none, and outside one the files would
+    # go at once, before the rows.
+    def delete_model(self, request: HttpRequest, obj: Product) -> None:
+        with transaction.atomic():
+            forget_pictures_on_commit(Product.objects.filter(pk=obj.pk))
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        with transaction.atomic():
+            forget_pictures_on_commit(queryset)
+            super().delete_queryset(request, queryset)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         """New or replaced pictures are embedded at once; deleted ones leave the index."""
@@ -92,3 +108,25 @@ class ProductAdmin(admin.ModelAdmin):
             index.add_pictures([p for p, _ in fresh], [img for _, img in fresh])
         index.save()
         formset.save_m2m()
+
+
+def forget_pictures_on_commit(products: QuerySet[Product]) -> None:
+    """The products' pictures are being deleted with them (CASCADE): once that is committed, delete their files
+    (else still served under /media/) and take them out of the index (else this process finds them until a
+    restart; saving it tells the other workers), as the importer does for stale pictures. Not before the commit:
+    a delete that fails would leave products whose pictures are gone."""
+    pictures = list(ProductImage.objects.filter(product__in=products).only("pk", "image"))
+    if not pictures:
+        return
+
+    def forget() -> None:
+        from catalog.index import get_local_index
+
+        index = get_local_index()
+        index.remove_pictures([p.pk for p in pictures])
+        index.save()
+        for picture in pictures:
+            if picture.image:
+                picture.image.delete(save=False)
+
+    transaction.on_commit(forget)
