@@ -31,8 +31,8 @@ class Product(models.Model):
     detail_app_url = models.CharField(_("mobile link"), max_length=1000, blank=True)
     description = models.TextField(_("description"), blank=True)
     source = models.CharField(_("source"), max_length=20, default="import", help_text=_("import, demo or juhe"))
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = ProductQuerySet.as_manager()
 
@@ -64,16 +64,16 @@ class Product(models.Model):
 
 
 class ProductImage(models.Model):
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
-    position = models.PositiveSmallIntegerField(default=0)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images", verbose_name=_("product"))
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
     image = models.ImageField(_("picture"), upload_to="catalog/%Y/%m/", blank=True)
     source_url = models.CharField(_("source"), max_length=1000, blank=True)
-    content_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    content_hash = models.CharField(_("content hash"), max_length=64, blank=True, db_index=True)
     # The engine's outputs, kept so that a restart or a lost index file needs no re-embedding.
-    vector = models.BinaryField(null=True, blank=True, editable=False)
-    extras = models.BinaryField(null=True, blank=True, editable=False)
-    features_version = models.CharField(max_length=40, blank=True, editable=False)
-    created = models.DateTimeField(auto_now_add=True)
+    vector = models.BinaryField(_("vector"), null=True, blank=True, editable=False)
+    extras = models.BinaryField(_("extra features"), null=True, blank=True, editable=False)
+    features_version = models.CharField(_("features version"), max_length=40, blank=True, editable=False)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["product", "position", "pk"]

@@ -92,6 +92,12 @@ class SearchHitInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # Shown through the inline rather than the model's property: a property's header is its attribute name,
+    # "Category path", in English whatever the admin's language.
+    @admin.display(description=_("category path"))
+    def category_path(self, hit: SearchHit) -> str:
+        return hit.category_path
+
     @admin.display(description=_("picture"))
     def picture(self, hit: SearchHit) -> str:
         url = safe_link(hit.image_url)
