@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from api.models import ApiKey, ApiKeyUsage
 
@@ -50,4 +51,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke the selected keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = queryset.update(revoked=True)
-        messages.success(request, _("%(count)d keys revoked.") % {"count": count})
+        message = ngettext("%(count)d key revoked.", "%(count)d keys revoked.", count) % {"count": count}
+        messages.success(request, message)

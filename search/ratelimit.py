@@ -27,7 +27,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 WINDOW_SECONDS = 60
 API_PATH = re.compile(r"^/snapshop/query/?$")
@@ -117,9 +117,11 @@ class RateLimitMiddleware:
         from search.forms import PhotoForm
         from search.views import Results, page_context
 
-        message = _("Too many searches in a short time. Please wait %(seconds)d seconds and try again.") % {
-            "seconds": retry
-        }
+        message = ngettext(
+            "Too many searches in a short time. Please wait %(seconds)d second and try again.",
+            "Too many searches in a short time. Please wait %(seconds)d seconds and try again.",
+            retry,
+        ) % {"seconds": retry}
         results = Results(cards=[], error_code="rate_limited", error_message=message)
         if request.headers.get("HX-Request") == "true":
             response = render(request, "search/_error.html", {"results": results}, status=429)

@@ -75,3 +75,20 @@ def test_files_of_other_photos_or_malformed_rows_are_refused_clearly(tmp_path: P
         call_command("compare_ranks", str(first), str(queries))
     with pytest.raises(CommandError, match="cannot read"):
         call_command("compare_ranks", str(first), str(tmp_path / "missing.csv"))
+
+
+def test_one_photo_is_counted_in_the_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The summary said "1 photos in both files", and the warning "1 photos are in one file only"."""
+    first = ranks_file(tmp_path / "a.csv", [1, 2])
+    second = ranks_file(tmp_path / "b.csv", [1])
+    call_command("compare_ranks", str(first), str(second))
+    captured = capsys.readouterr()
+    assert captured.out.startswith("1 photo in both files; R@1 1.000 against 1.000 (+0.000)")
+    assert "1 photo is in one file only and was left out" in captured.err
+    many = ranks_file(tmp_path / "c.csv", [1, 1, 2, 3])
+    call_command("compare_ranks", str(many), str(second))
+    captured = capsys.readouterr()
+    assert captured.out.startswith("1 photo in both files")
+    assert "3 photos are in one file only and were left out" in captured.err
+    call_command("compare_ranks", str(many), str(many))
+    assert capsys.readouterr().out.startswith("4 photos in both files")

@@ -43,7 +43,7 @@ def test_default_retention_comes_from_settings(settings) -> None:
     old, recent = saved_search(31, 1), saved_search(29, 2)
     assert all(p.is_file() for p in files_of(old) + files_of(recent))
     output = run()
-    assert "deleted 1 searches and 2 photo files older than 30 days" in output
+    assert "deleted 1 search and 2 photo files older than 30 days" in output
     assert list(Search.objects.values_list("pk", flat=True)) == [recent.pk]
     assert not SearchHit.objects.filter(search_id=old.pk).exists()
     assert not any(p.exists() for p in files_of(old))
@@ -65,7 +65,7 @@ def test_rows_without_photos_and_missing_files_are_fine() -> None:
     Search.objects.filter(pk=refused.pk).update(created=timezone.now() - timedelta(days=400))
     gone = saved_search(400, 9)
     files_of(gone)[0].unlink()  # someone removed the photo by hand
-    assert "deleted 2 searches and 1 photo files" in run("--days", "90")
+    assert "deleted 2 searches and 1 photo file" in run("--days", "90")
     assert not Search.objects.exists()
 
 
@@ -84,3 +84,17 @@ def test_help_names_the_retention_in_force(capsys: pytest.CaptureFixture[str], s
 def test_days_reaching_back_past_the_calendar_are_refused(days: str) -> None:
     with pytest.raises(CommandError, match=f"--days {days} reaches back before the year 1"):
         run("--days", days, "--dry-run")
+
+
+def test_each_count_agrees_with_its_own_noun() -> None:
+    """It said "deleted 1 searches and 0 photo files older than 1 days": each number takes its own noun's form."""
+    saved_search(3, 1)
+    assert "would delete 1 search older than 1 day (before " in run("--days", "1", "--dry-run")
+    assert "would delete 0 searches older than 5 days (before " in run("--days", "5", "--dry-run")
+    assert "deleted 1 search and 2 photo files older than 1 day (before " in run("--days", "1")
+    assert "deleted 0 searches and 0 photo files older than 0 days (before " in run("--days", "0")
+    refused = record_search(SearchOutcome(backend="local", error_code="empty", error_message="empty"), b"")
+    Search.objects.filter(pk=refused.pk).update(created=timezone.now() - timedelta(days=10))
+    one_file_gone = saved_search(10, 2)
+    files_of(one_file_gone)[0].unlink()
+    assert "deleted 2 searches and 1 photo file older than 1 day" in run("--days", "1")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.http import HttpResponse
 from django.test import Client
 
 from search.ratelimit import client_ip, hit
@@ -163,3 +164,33 @@ def test_filtering_a_saved_search_counts_as_a_search_but_sorting_does_not() -> N
     answers = [client.get("/s/999/", {"min": n}, REMOTE_ADDR="203.0.113.9", headers=HTMX) for n in (1, 2, 3)]
     assert [r.status_code for r in answers] == [410, 410, 429]  # 410: no such search, told after the limit
     assert 'data-error-code="rate_limited"' in answers[2].content.decode()
+
+
+@pytest.mark.parametrize(
+    ("into_the_window", "wait"),
+    [(59.5, "Please wait 1 second and try again."), (30.0, "Please wait 30 seconds and try again.")],
+)
+def test_the_wait_is_told_in_the_right_number(monkeypatch, into_the_window: float, wait: str) -> None:
+    """Half a second before the window ends the shopper was told to "wait 1 seconds"."""
+    import types
+
+    start = 1_800_000_000.0 - (1_800_000_000.0 % 60)
+    monkeypatch.setattr("search.ratelimit.time", types.SimpleNamespace(time=lambda: start + into_the_window))
+    client = Client()
+    for _ in range(2):
+        post_search(client, headers=HTMX)
+    refused = post_search(client, headers=HTMX)
+    assert refused.status_code == 429
+    assert wait in refused.content.decode()
+
+
+def test_the_wait_reads_in_chinese_too(rf) -> None:
+    """Chinese has one plural form: the singular English message must not leave it untranslated."""
+    from django.utils import translation
+
+    from search.ratelimit import RateLimitMiddleware
+
+    request = rf.post("/search/", headers=HTMX)
+    with translation.override("zh-hans"):
+        body = RateLimitMiddleware(HttpResponse).web_refusal(request, 1).content.decode()
+    assert "请等待 1 秒后再试" in body

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import ngettext
 
 from catalog.evaluation import paired_r1, read_ranks
 
@@ -29,14 +30,31 @@ class Command(BaseCommand):
         pair = paired_r1(*runs)
         if not pair.n:
             raise CommandError("the two files share no photo (compare runs of the same queries file)")
-        self.stdout.write(
-            f"{pair.n} photos in both files; R@1 {pair.first_r1:.3f} against {pair.second_r1:.3f} "
-            f"({pair.second_r1 - pair.first_r1:+.3f}); right only in the first: {pair.first_only}, "
-            f"only in the second: {pair.second_only}; McNemar's exact p = {pair.p_value:.3g}"
+        figures = {
+            "n": pair.n,
+            "first": f"{pair.first_r1:.3f}",
+            "second": f"{pair.second_r1:.3f}",
+            "change": f"{pair.second_r1 - pair.first_r1:+.3f}",
+            "first_only": pair.first_only,
+            "second_only": pair.second_only,
+            "p": f"{pair.p_value:.3g}",
+        }
+        summary = ngettext(
+            "%(n)d photo in both files; R@1 %(first)s against %(second)s (%(change)s); right only in the first: "
+            "%(first_only)d, only in the second: %(second_only)d; McNemar's exact p = %(p)s",
+            "%(n)d photos in both files; R@1 %(first)s against %(second)s (%(change)s); right only in the first: "
+            "%(first_only)d, only in the second: %(second_only)d; McNemar's exact p = %(p)s",
+            pair.n,
         )
+        self.stdout.write(summary % figures)
         unmatched = len(runs[0].keys() ^ runs[1].keys())
         if unmatched:
-            self.stderr.write(f"{unmatched} photos are in one file only and were left out")
+            left_out = ngettext(
+                "%(count)d photo is in one file only and was left out",
+                "%(count)d photos are in one file only and were left out",
+                unmatched,
+            )
+            self.stderr.write(left_out % {"count": unmatched})
         report = {
             "n": pair.n,
             "first_r1": round(pair.first_r1, 4),

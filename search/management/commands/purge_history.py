@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from search.models import Search
 
@@ -47,9 +48,16 @@ class Command(BaseCommand):
             raise CommandError(f"--days {days} reaches back before the year 1; pass a smaller number.") from exc
         old = Search.objects.filter(created__lt=cutoff)
         if options["dry_run"]:
-            self.stdout.write(
-                f"would delete {old.count()} searches older than {days} days (before {cutoff:%Y-%m-%d %H:%M})"
+            count = old.count()
+            # Each number agrees with its own noun ("1 search ... 90 days"): one ngettext for each, joined.
+            searches_text = ngettext("%(count)d search", "%(count)d searches", count) % {"count": count}
+            line = ngettext(
+                # Translators: %(searches)s is "N searches", already counted.
+                "would delete %(searches)s older than %(days)d day (before %(cutoff)s)",
+                "would delete %(searches)s older than %(days)d days (before %(cutoff)s)",
+                days,
             )
+            self.stdout.write(line % {"searches": searches_text, "days": days, "cutoff": f"{cutoff:%Y-%m-%d %H:%M}"})
             return
         searches = files = 0
         while True:
@@ -64,7 +72,13 @@ class Command(BaseCommand):
                         field.storage.delete(field.name)
                         files += 1
             searches += len(batch)
-        self.stdout.write(
-            f"deleted {searches} searches and {files} photo files older than {days} days "
-            f"(before {cutoff:%Y-%m-%d %H:%M})"
+        searches_text = ngettext("%(count)d search", "%(count)d searches", searches) % {"count": searches}
+        files_text = ngettext("%(count)d photo file", "%(count)d photo files", files) % {"count": files}
+        line = ngettext(
+            # Translators: %(searches)s and %(files)s are "N searches" and "N photo files", already counted.
+            "deleted %(searches)s and %(files)s older than %(days)d day (before %(cutoff)s)",
+            "deleted %(searches)s and %(files)s older than %(days)d days (before %(cutoff)s)",
+            days,
         )
+        figures = {"searches": searches_text, "files": files_text, "days": days, "cutoff": f"{cutoff:%Y-%m-%d %H:%M}"}
+        self.stdout.write(line % figures)
