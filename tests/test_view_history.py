@@ -76,3 +76,22 @@ def test_each_items_buttons_are_named_by_its_result_and_time(client, saved):
     for button in ("rerun", "delete"):
         assert f'aria-labelledby="history-{button}-{pk} history-top-{pk} history-time-{pk}"' in html
         assert f'id="history-{button}-{pk}"' in html
+
+
+def test_deleting_the_last_one_swaps_the_whole_list_for_its_empty_state(client, saved):
+    """Removing the last item alone left "Delete all" over an empty list, and no word that it was empty."""
+    response = client.post(f"/history/{saved.pk}/delete/", headers=HTMX)
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#history-list" and response["HX-Reswap"] == "outerHTML"
+    html = response.content.decode()
+    assert html.strip().startswith('<div id="history-list">')
+    assert "No recent searches on this device." in html and "Search with a photo" in html
+    assert "data-delete-all" not in html
+
+
+def test_deleting_one_of_several_removes_only_its_item(client, saved, small_catalog):
+    data = small_catalog[3].picture.read_bytes()
+    other = record_search(run_search(data), data, session_key=client.session.session_key)
+    response = client.post(f"/history/{saved.pk}/delete/", headers=HTMX)
+    assert response.content == b"" and "HX-Retarget" not in response  # htmx drops the item it targeted
+    assert list(Search.objects.all()) == [other]
