@@ -104,3 +104,22 @@ def test_chinese_page(client, product):
 def test_unknown_product_is_404_in_the_site_layout(client):
     response = client.get("/p/nope/")
     assert response.status_code == 404 and b'class="site-header"' in response.content
+
+
+def test_a_product_no_longer_in_the_catalog_says_so(client, product):
+    """Products are not per session: the generic "...or it belongs to someone else's session" misled."""
+    sku = product.sku_id
+    product.delete()  # deleted since the card linking to it was shown
+    response = client.get(f"/p/{sku}/")
+    html = response.content.decode()
+    assert response.status_code == 404 and 'class="site-header"' in html
+    assert "This product is no longer in the catalog. Search with a photo or by name." in html
+    assert "someone else's session" not in html
+    chinese = client.get(f"/p/{sku}/", headers={"accept-language": "zh-CN"}).content.decode()
+    assert "该商品已不在目录中。请用照片或按名称搜索。" in chinese
+
+
+def test_any_other_missing_page_keeps_the_generic_words(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "This page does not exist, or it belongs to someone else's session." in response.content.decode()
