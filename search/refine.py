@@ -71,12 +71,17 @@ class State:
         cid2 = query.get("cid2", "").strip()[:100] if cid1 else ""
         cid3 = query.get("cid3", "").strip()[:100] if cid2 else ""
         sort = query.get("sort", "best")
+        price_min, price_max = _decimal(query.get("min")), _decimal(query.get("max"))
+        if price_min is not None and price_max is not None and price_min > price_max:
+            # "100 to 10" is a range typed the wrong way round, not a wish for nothing: taken as written, it
+            # matched no product and the page never said why. Read it as 10 to 100.
+            price_min, price_max = price_max, price_min
         return cls(
             cid1=cid1,
             cid2=cid2,
             cid3=cid3,
-            price_min=_decimal(query.get("min")),
-            price_max=_decimal(query.get("max")),
+            price_min=price_min,
+            price_max=price_max,
             self_only=query.get("self") in {"1", "on", "true"},
             sort=sort if sort in SORTS else "best",
             page=_page(query.get("page")),

@@ -177,3 +177,36 @@ def test_sorting_by_price_does_not_promote_weak_matches(client, saved, settings)
 
 def weak_marks(html: str) -> list[bool]:
     return ["data-weak-match" in card for card in html.split('<li class="card">')[1:]]
+
+
+@pytest.mark.parametrize("query", ["?q=zzqxv", "?min=99999999"])
+def test_a_filter_leaving_nothing_shows_no_count_of_shown_cards(client, saved, query):
+    """ "0 of 0 shown" under the empty grid only repeated the notice above it."""
+    html = get(client, saved, query).content.decode()
+    assert not names(html) and "No products match these filters." in html
+    assert 'class="shown"' not in html and "0 of 0 shown" not in html
+    assert 'class="shown" role="status">4 of ' in get(client, saved).content.decode()  # a list that has cards
+
+
+def test_a_price_range_typed_the_wrong_way_round_is_read_the_right_way(client, saved):
+    """min=40&max=20 matched nothing and said nothing about why: the shopper meant 20 to 40."""
+    html = get(client, saved, "?min=40&max=20&page=5").content.decode()
+    shown = prices(html)
+    assert shown and all(20 <= p <= 40 for p in shown)
+    assert shown == prices(get(client, saved, "?min=20&max=40&page=5").content.decode())
+    assert 'name="min" min="0" step="any" inputmode="decimal" value="20"' in html
+    assert 'name="max" min="0" step="any" inputmode="decimal" value="40"' in html
+
+
+def test_the_state_puts_a_reversed_price_range_in_order() -> None:
+    from decimal import Decimal
+
+    from django.http import QueryDict
+
+    from search.refine import State
+
+    state = State.from_query(QueryDict("min=100&max=10"))
+    assert (state.price_min, state.price_max) == (Decimal(10), Decimal(100))
+    assert state.query_string() == "?min=10&max=100"
+    one_sided = State.from_query(QueryDict("min=100"))
+    assert (one_sided.price_min, one_sided.price_max) == (Decimal(100), None)
