@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from PIL import Image
 
+from catalog.index import get_local_index, get_searcher
 from catalog.models import Product
 from search.admin import csv_cell
 from search.hits import ProductHit
@@ -103,12 +108,12 @@ def test_catalog_admin_lists_products(admin_client_logged_in: Client, small_cata
     assert change.status_code == 200
 
 
-def picture_upload(client: Client, product: Product, name: str, data: bytes):
-    """The product's change form as the admin posts it, with one picture added in the inline."""
+def change_form(product: Product, added: int = 0) -> dict[str, object]:
+    """The product's change form as the admin posts it unchanged, with room for `added` new pictures."""
     names = ("sku_id", "name", "ware_label", "cid1", "cid2", "cid3", "detail_url", "detail_app_url", "description")
     fields = {f: getattr(product, f) or "" for f in (*names, "source")}
     existing = list(product.images.all())
-    form = {**fields, "price": product.price or "", "images-TOTAL_FORMS": len(existing) + 1,
+    form = {**fields, "price": product.price or "", "images-TOTAL_FORMS": len(existing) + added,
             "images-INITIAL_FORMS": len(existing), "images-MIN_NUM_FORMS": 0, "images-MAX_NUM_FORMS": 1000}  # fmt: skip
     for i, picture in enumerate(existing):
         form |= {
@@ -116,7 +121,13 @@ def picture_upload(client: Client, product: Product, name: str, data: bytes):
             f"images-{i}-product": product.pk,
             f"images-{i}-position": picture.position,
         }
-    n = len(existing)
+    return form
+
+
+def picture_upload(client: Client, product: Product, name: str, data: bytes):
+    """The product's change form as the admin posts it, with one picture added in the inline."""
+    form = change_form(product, added=1)
+    n = product.images.count()
     form |= {f"images-{n}-product": product.pk, f"images-{n}-position": 0,
              f"images-{n}-image": SimpleUploadedFile(name, data)}  # fmt: skip
     return client.post(f"/admin/catalog/product/{product.pk}/change/", form)
@@ -148,3 +159,187 @@ def test_an_admin_picture_that_cannot_be_read_is_refused_on_its_row(
         errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*><li>([^<]*)', response.content.decode())
         assert any(name in e and reason in e for e in errors), errors
     assert product.images.count() == before
+
+
+LABEL_REFUSED = "The label is 自营 (self-operated), 非自营 (marketplace) or empty."
+LINK_REFUSED = "Enter a link starting with http://, https:// or / (a page of this site)."
+
+
+@pytest.fixture
+def product() -> Product:
+    """A product as the import leaves one (its pictures play no part in the form's checks)."""
+    return Product.objects.create(
+        sku_id="7",
+        name="Lemon",
+        price=Decimal("12.50"),
+        ware_label="自营",
+        detail_url="https://shop.example.com/item/7.html",
+        detail_app_url="https://m.shop.example.com/product/7.html",
+    )
+
+
+def stored(product: Product) -> Mapping[str, object]:
+    return Product.objects.filter(pk=product.pk).values().get()
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("price", "-3", "A price cannot be negative."),
+        ("price", "10000000000", "A price can be at most 9999999999.99."),  # the columns hold 10 digits and cents
+        ("ware_label", "bogus", LABEL_REFUSED),
+        ("ware_label", "self", LABEL_REFUSED),  # the import reads it, but stores 自营: the only choices are as stored
+        ("detail_url", "javascript:alert(1)", LINK_REFUSED),
+        ("detail_app_url", "javascript:alert(1)", LINK_REFUSED),
+        ("detail_url", "//evil.example/item", LINK_REFUSED),  # another site: safe_link renders no link for it
+    ],
+)  # fmt: skip
+def test_the_product_form_refuses_what_the_import_refuses(
+    admin_client_logged_in: Client, product: Product, field: str, value: str, message: str
+) -> None:
+    before = stored(product)
+    form = change_form(product) | {field: value}
+    response = admin_client_logged_in.post(reverse("admin:catalog_product_change", args=[product.pk]), form)
+    assert response.status_code == 200  # the form again
+    assert response.context["adminform"].form.errors == {field: [message]}
+    assert stored(product) == before
+
+
+def test_the_product_form_offers_the_stored_labels_and_saves_a_good_edit(
+    admin_client_logged_in: Client, product: Product
+) -> None:
+    url = reverse("admin:catalog_product_change", args=[product.pk])
+    select = re.search(r'<select name="ware_label".*?</select>', admin_client_logged_in.get(url).content.decode(), re.S)
+    assert select is not None
+    assert re.findall(r'<option value="([^"]*)"', select.group()) == ["", "自营", "非自营"]
+    good = {"price": "0", "ware_label": "非自营", "detail_url": "/item/7.html",
+            "detail_app_url": "https://m.shop.example.com/product/7.html"}  # fmt: skip
+    response = admin_client_logged_in.post(url, change_form(product) | good)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert (product.price, product.ware_label, product.detail_url, product.detail_app_url) == (
+        Decimal("0.00"),
+        "非自营",
+        "/item/7.html",
+        "https://m.shop.example.com/product/7.html",
+    )
+    response = admin_client_logged_in.post(url, change_form(product) | {"price": "9999999999.99", "ware_label": ""})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert (product.price, product.ware_label) == (Decimal("9999999999.99"), "")
+
+
+def found(item: CatalogItem) -> list[str]:
+    """The skuIds a search with the product's own picture finds."""
+    with Image.open(item.picture) as photo:
+        return [hit.sku_id for hit in get_searcher().search(photo.convert("RGB"), limit=5).hits]
+
+
+def picture_files(product: Product) -> tuple[set[int], list[Path]]:
+    pictures = list(product.images.all())
+    return {p.pk for p in pictures}, [Path(p.image.path) for p in pictures]
+
+
+def test_deleting_a_product_deletes_its_picture_files_and_takes_them_out_of_the_index(
+    admin_client_logged_in: Client, small_catalog: list[CatalogItem], django_capture_on_commit_callbacks
+) -> None:
+    item = small_catalog[2]
+    sku = item.product.sku_id
+    keys, paths = picture_files(item.product)
+    assert paths and all(p.is_file() for p in paths)
+    assert keys <= get_local_index().store.keys()
+    assert sku in found(item)
+    url = reverse("admin:catalog_product_delete", args=[item.product.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_logged_in.post(url, {"post": "yes"})  # "Yes, I'm sure"
+    assert response.status_code == 302
+    assert not Product.objects.filter(sku_id=sku).exists()
+    assert not any(p.exists() for p in paths)
+    assert not keys & get_local_index().store.keys()
+    assert sku not in found(item)
+
+
+def test_deleting_selected_products_deletes_their_picture_files_and_takes_them_out_of_the_index(
+    admin_client_logged_in: Client, small_catalog: list[CatalogItem], django_capture_on_commit_callbacks
+) -> None:
+    doomed, kept = small_catalog[3:5], small_catalog[5]
+    doomed_keys, doomed_paths = set(), []
+    for item in doomed:
+        keys, paths = picture_files(item.product)
+        doomed_keys |= keys
+        doomed_paths += paths
+    kept_keys, kept_paths = picture_files(kept.product)
+    assert doomed_paths and all(p.is_file() for p in doomed_paths)
+    assert doomed_keys <= get_local_index().store.keys()
+    form = {"action": "delete_selected", "_selected_action": [item.product.pk for item in doomed], "post": "yes"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_logged_in.post(reverse("admin:catalog_product_changelist"), form)
+    assert response.status_code == 302
+    assert not Product.objects.filter(pk__in=[item.product.pk for item in doomed]).exists()
+    assert not any(p.exists() for p in doomed_paths)
+    assert not doomed_keys & get_local_index().store.keys()
+    assert not {item.product.sku_id for item in doomed} & set(found(doomed[0]) + found(doomed[1]))
+    # The other products keep theirs.
+    assert all(p.is_file() for p in kept_paths) and kept_keys <= get_local_index().store.keys()
+    assert kept.product.sku_id in found(kept)
+
+
+@pytest.mark.parametrize(("count", "told"), [(1, "1 key revoked."), (2, "2 keys revoked.")])
+def test_revoking_keys_counts_them_in_the_right_number(admin_client_logged_in: Client, count: int, told: str) -> None:
+    """Revoking one key said "1 keys revoked."."""
+    from api.models import ApiKey
+
+    keys = [ApiKey.issue(f"partner {i}")[0] for i in range(count)]
+    response = admin_client_logged_in.post(
+        reverse("admin:api_apikey_changelist"),
+        {"action": "revoke", "_selected_action": [k.pk for k in keys]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [told]
+    assert ApiKey.objects.filter(revoked=True).count() == count
+
+
+def headers(html: str, pattern: str) -> dict[str, str]:
+    """Column name → its header's words, for the <th> elements `pattern` finds (class column-NAME, words)."""
+    return {name: " ".join(re.sub(r"<[^>]+>", " ", words).split()) for name, words in re.findall(pattern, html, re.S)}
+
+
+def test_the_admin_in_chinese_names_the_apps_the_hits_and_the_search_in_chinese(
+    admin_client_logged_in: Client,
+) -> None:
+    """The app names, the hits' columns and a few of the search's fields were English on the Chinese admin."""
+    search = saved_search()
+    zh = {"Accept-Language": "zh-CN"}
+    url = reverse("admin:search_search_change", args=[search.pk])
+    html = admin_client_logged_in.get(url, headers=zh).content.decode()
+    assert '<a href="/admin/search/">搜索</a>' in html
+    inline = headers(html, r'<th class="column-(\w+)">(.*?)</th>')
+    assert inline == {
+        "rank": "排名",
+        "picture": "图片",
+        "sku_id": "SKU 编号",
+        "name": "名称",
+        "price": "价格",
+        "ware_label": "标签",
+        "similarity": "相似度",
+        "category_path": "类目路径",
+        "detail_url": "PC 端链接",
+        "detail_app_url": "移动端链接",
+        "source": "来源",
+    }
+    for label in ("会话", "照片宽度", "照片高度"):
+        assert f"<label>{label}:</label>" in html
+
+
+def test_the_catalog_admin_in_chinese_names_its_columns_in_chinese(
+    admin_client_logged_in: Client, small_catalog: list[CatalogItem]
+) -> None:
+    admin_client_logged_in.cookies["django_language"] = "zh-hans"
+    html = admin_client_logged_in.get(reverse("admin:catalog_product_changelist")).content.decode()
+    assert '<a href="/admin/catalog/">商品目录</a>' in html
+    columns = headers(html, r'<th scope="col" class="sortable column-(\w+)[^"]*">(.*?)</th>')
+    assert columns["updated"] == "更新时间" and columns["sku_id"] == "SKU 编号"
+    product = small_catalog[0].product
+    change = admin_client_logged_in.get(reverse("admin:catalog_product_change", args=[product.pk])).content.decode()
+    pictures = headers(change, r'<th class="column-(\w+)[^"]*">(.*?)</th>')
+    assert (pictures["position"], pictures["features_version"]) == ("顺序", "特征版本")

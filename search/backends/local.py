@@ -6,7 +6,7 @@ import logging
 
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from search.backends.base import BackendAnswer, EngineUnavailable
 from vectors.base import Filter, StoreUnavailable
@@ -17,13 +17,13 @@ from vision.prepare import PreparedImage
 logger = logging.getLogger(__name__)
 # Shown (and kept in history) when the engine was too busy for the detailed check or gave a shorter one
 # (catalog.local_engine). "The server", not "many people": the processors may be busy with anything.
-BUSY_TEXT = (
+BUSY_TEXT = gettext_noop(  # marked for makemessages: the lazy translation below takes it as a variable
     "The server is busy right now, so these results skipped the detailed picture check. "
     "Search again in a moment for the most precise order."
 )
 BUSY_NOTICE = gettext_lazy(BUSY_TEXT)
 
-QUICK_TEXT = (
+QUICK_TEXT = gettext_noop(
     "The server is busy right now, so these results had a shorter picture check. "
     "Search again in a moment for the most precise order."
 )
