@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import quote
 
 import numpy as np
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+
+def product_path(sku_id: str) -> str:
+    """The product page's address, its skuId one path segment whatever it holds: a "/" is sent as %2F (the
+    server reads it back as "/"), so a skuId such as "x/../y" is not a dot segment that browsers remove
+    (its link opened /p/y/, a 404)."""
+    prefix = reverse("product", args=["-"]).removesuffix("-/")
+    return f"{prefix}{quote(sku_id, safe='')}/"
 
 
 class ProductQuerySet(models.QuerySet["Product"]):
@@ -45,7 +54,7 @@ class Product(models.Model):
         return f"{self.sku_id} {self.name}"
 
     def get_absolute_url(self) -> str:
-        return reverse("product", args=[self.sku_id])
+        return product_path(self.sku_id)
 
     @property
     def self_operated(self) -> bool | None:

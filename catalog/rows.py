@@ -95,6 +95,8 @@ def parse_row(line: int, raw: dict[str, object]) -> CatalogRow:
         raise RowError(line, "skuId is empty")
     if len(sku_id) > 64:
         raise RowError(line, "skuId is longer than 64 characters")
+    if sku_id in {".", ".."}:  # a product page's address cannot hold it: browsers remove the segment
+        raise RowError(line, f"skuId cannot be {sku_id!r}")
     name = _text(raw, "skuName", 500)
     if not name:
         raise RowError(line, "skuName is empty")

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.middleware import HtmxDetails
 
 from catalog.cards import column, column_converters, stored_url, table
+from catalog.models import product_path
 from search.devices import device_kind
 from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
@@ -65,7 +66,7 @@ class Card:
     @property
     def page_link(self) -> str:
         """The product's own page (for a card without a shop link)."""
-        return reverse("product", args=[self.hit.sku_id])
+        return product_path(self.hit.sku_id)
 
     @property
     def name_id(self) -> str:

@@ -166,3 +166,11 @@ def test_a_gb18030_json_array_keeps_its_chinese(tmp_path: Path) -> None:
     path.write_bytes(json.dumps([dict(MUG, skuName="电脑包 黑色")], ensure_ascii=False).encode("gb18030"))
     (row,) = rows(path)
     assert isinstance(row, CatalogRow) and row.name == "电脑包 黑色"
+
+
+@pytest.mark.parametrize("sku", [".", ".."])
+def test_a_sku_id_that_is_a_dot_segment_is_refused(tmp_path: Path, sku: str) -> None:
+    path = tmp_path / "dots.csv"
+    path.write_text(HEADER + f"{sku},Dot,1,,,,,a.jpg,,,\n")
+    (problem,) = rows(path)
+    assert isinstance(problem, RowError) and "skuId cannot be" in str(problem)

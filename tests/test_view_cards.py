@@ -85,15 +85,15 @@ def test_what_a_card_without_picture_price_label_category_or_link_shows() -> Non
 
 
 def test_a_catalog_product_without_shop_links_links_its_own_page() -> None:
-    plain = ProductHit(sku_id="AB/12", sku_name="Plain", similarity=0.5)
+    plain = ProductHit(sku_id="AB/12", sku_name="Plain", similarity=0.5, image_url="/media/ab12.jpg")
     (card,) = cards_of(grid([plain]))
-    assert '<a class="button buy" href="/p/AB/12/" data-product-page>Details' in card and "View in shop" not in card
+    assert '<a class="button buy" href="/p/AB%2F12/" data-product-page>Details' in card and "View in shop" not in card
     assert "data-like" in card and "label-source" not in card  # a local hit: no source to tell
 
 
 def test_a_card_says_which_backend_found_it_and_both_keep_more_like_this() -> None:
     juhe = ProductHit(sku_id="9", sku_name="Theirs", similarity=0.5, source="juhe")
-    both = ProductHit(sku_id="10", sku_name="Ours too", similarity=0.5, source="local+juhe")
+    both = ProductHit(sku_id="10", sku_name="Ours too", similarity=0.5, source="local+juhe", image_url="/media/p10.jpg")
     theirs, ours = cards_of(grid([juhe, both]))
     assert '<span class="label label-source" data-source="juhe">Found by Juhe</span>' in theirs
     assert "data-like" not in theirs and "data-product-page" not in theirs

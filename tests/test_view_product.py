@@ -47,8 +47,18 @@ def test_url_shape(product):
 def test_a_sku_id_with_a_slash_has_a_page(client):
     """Shop SKUs like "AB/12" import fine; their page and the admin's "view on site" must work too."""
     slashed = Product.objects.create(sku_id="AB/12", name="Slashed")
-    assert slashed.get_absolute_url() == "/p/AB/12/"
+    assert slashed.get_absolute_url() == "/p/AB%2F12/"
     assert '<h1 id="product-name">Slashed</h1>' in page(client, slashed)
+    assert client.get("/p/AB/12/").status_code == 200  # links written before keep working
+
+
+@pytest.mark.parametrize("sku", ["x/../y", "./z", "a/./b", "../..", "q/."])
+def test_a_sku_id_with_dot_segments_has_a_link_browsers_keep(client, sku):
+    """Browsers remove "." and ".." segments: the link of "x/../y" opened /p/y/, a 404."""
+    product = Product.objects.create(sku_id=sku, name="Dotted")
+    link = product.get_absolute_url()
+    assert "/./" not in link and "/../" not in link and not link.endswith(("/../", "/./"))
+    assert '<h1 id="product-name">Dotted</h1>' in client.get(link).content.decode()
 
 
 def test_shows_the_name_as_heading(client, product):
