@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -65,6 +65,17 @@ class ProductAdmin(admin.ModelAdmin):
             index = get_local_index()
             index.update_attributes(obj)
             index.save()
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Product], search_term: str
+    ) -> tuple[QuerySet[Product], bool]:
+        """The shop's text search (every word, any case of any alphabet: SQLite's LIKE folds ASCII only), or
+        part of a skuId."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_words = Product.objects.text_search(term).values("pk")
+        return queryset.filter(Q(pk__in=by_words) | Q(sku_id__icontains=term)), False
 
     # In a transaction of their own: the "delete selected" action runs in none, and outside one the files would
     # go at once, before the rows.

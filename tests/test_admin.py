@@ -343,3 +343,11 @@ def test_the_catalog_admin_in_chinese_names_its_columns_in_chinese(
     change = admin_client_logged_in.get(reverse("admin:catalog_product_change", args=[product.pk])).content.decode()
     pictures = headers(change, r'<th class="column-(\w+)[^"]*">(.*?)</th>')
     assert (pictures["position"], pictures["features_version"]) == ("顺序", "特征版本")
+
+
+def test_the_product_list_search_finds_words_in_any_case_of_any_alphabet(admin_client_logged_in: Client) -> None:
+    Product.objects.create(sku_id="u-1", name="Ärmel CAFÉ", description="Grüße aus MÜNCHEN")
+    Product.objects.create(sku_id="other-2", name="Plain")
+    for term, found in (("ärmel café", True), ("münchen", True), ("U-1", True), ("plain", False)):
+        html = admin_client_logged_in.get("/admin/catalog/product/", {"q": term}).content.decode()
+        assert ('href="/admin/catalog/product/' in html and "Ärmel CAFÉ" in html) is found, term
