@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -228,6 +228,12 @@ def test_create_api_key_prints_the_key_last(client: Client, db) -> None:
     assert api_key is not None and api_key.name == "partner" and api_key.daily_quota == 5
     assert api_key.expires is not None and api_key.expires > timezone.now() + timedelta(days=29)
     assert post(client, key=raw, image="")["error_code"] == 254701  # accepted key, bad image
+
+
+def test_create_api_key_refuses_an_expiry_past_the_calendar(db) -> None:
+    with pytest.raises(CommandError, match="reaches past the year 9999"):
+        call_command("create_api_key", "big", "--expires-days", "3000000", stdout=io.StringIO())
+    assert not ApiKey.objects.exists()
 
 
 def test_openapi_description_is_served(client: Client, db) -> None:

@@ -117,6 +117,8 @@ def test_evaluate_refuses_an_output_file_in_a_missing_folder_before_it_starts(
     for option in ("--json", "--ranks"):
         with pytest.raises(CommandError, match="folder does not exist"):
             call_command("evaluate", str(catalog), str(queries), option, str(tmp_path / "no" / "out"), verbosity=0)
+        with pytest.raises(CommandError, match="is a folder"):  # it was written to after the whole run, and failed
+            call_command("evaluate", str(catalog), str(queries), option, str(tmp_path), verbosity=0)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,10 @@ class Command(BaseCommand):
             raise CommandError("--daily-quota must be 0 or more")
         if days is not None and days < 1:
             raise CommandError("--expires-days must be 1 or more")
-        key, raw = ApiKey.issue(options["name"], daily_quota=quota, expires_days=days)
+        try:
+            key, raw = ApiKey.issue(options["name"], daily_quota=quota, expires_days=days)
+        except OverflowError as exc:  # past datetime's year 9999
+            raise CommandError(f"--expires-days {days} reaches past the year 9999; pass a smaller number") from exc
         expires = f"{key.expires:%Y-%m-%d %H:%M} UTC" if key.expires else "never"
         limit = "unlimited" if quota is None else str(quota)
         self.stdout.write(f"API key #{key.pk} for {key.name!r}: daily quota {limit}, expires {expires}.")

@@ -51,6 +51,8 @@ class Command(BaseCommand):
         for output in (options["json"], options["ranks"]):
             if output is not None and not output.resolve().parent.is_dir():  # known now, not after the whole run
                 raise CommandError(f"{output}: its folder does not exist")
+            if output is not None and output.is_dir():
+                raise CommandError(f"{output} is a folder: name a file to write")
         if options["limit"] is not None and options["limit"] < 1:
             raise CommandError("--limit must be 1 or more.")
         try:  # before the index is built, which takes minutes on a real catalog
