@@ -66,7 +66,7 @@ def two_products(first: Path, second: Path) -> Path:
 def result_states(page: Page, base: str, pair: Path, out: Path, width: int) -> None:
     """Chips for two products, then the second one's chip, filters and a price sort, then the history page."""
     search(page, base, pair)
-    page.wait_for_selector(".query.has-cropper", timeout=30_000)
+    page.wait_for_selector(".query[data-box-ready]", timeout=30_000)
     shoot(page, out / f"screenshot-chips-{width}.png")
     chips = page.locator("button.chip")
     if chips.count() > 1:

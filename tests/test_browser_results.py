@@ -87,23 +87,40 @@ def search_with(page, url: str, photo: Path) -> int:
 def wait_for_cropper(page) -> None:
     """Wait for the box on the photo; if it does not come, fail saying what the page holds."""
     try:
-        page.wait_for_selector(".query.has-cropper", timeout=TIMEOUT)
+        page.wait_for_selector(".query[data-box-ready]", timeout=TIMEOUT)
     except Exception as exc:
-        state = page.evaluate(
-            """() => {
+        raise AssertionError(f"no box on the photo: {page_state(page)}; browser: {page.troubles}") from exc
+
+
+def wait_for_search_after(page, previous: int) -> int:
+    """Wait for the page to show a search other than `previous`; else fail saying what the page holds."""
+    try:
+        page.wait_for_url(lambda url: f"/s/{previous}/" not in url, timeout=TIMEOUT)
+    except Exception as exc:
+        raise AssertionError(f"no search after #{previous}: {page_state(page)}; browser: {page.troubles}") from exc
+    wait_for_cropper(page)
+    return current_search(page)
+
+
+def page_state(page) -> dict:
+    return page.evaluate(
+        """() => {
               const figure = document.querySelector(".query");
               const img = figure && figure.querySelector("img[data-cropper]");
+              const region = document.querySelector("[data-region-input]");
               return {
                 url: location.href,
-                figure: figure ? figure.className : null,
+                figure: figure ? {classes: figure.className, ready: figure.dataset.boxReady || null} : null,
                 img: img ? {src: img.src, complete: img.complete, width: img.naturalWidth,
-                            cropper: Boolean(img.cropper), pending: img.dataset.cropperPending || null} : null,
+                            cropper: Boolean(img.cropper), ready: Boolean(img.cropper && img.cropper.ready),
+                            pending: img.dataset.cropperPending || null} : null,
+                region: region ? region.value : null,
+                focus: document.activeElement && (document.activeElement.className || document.activeElement.tagName),
                 cropperLoaded: Boolean(window.Cropper),
                 results: (document.querySelector("#results") || document.body).innerText.slice(0, 400),
               };
             }"""
-        )
-        raise AssertionError(f"no box on the photo: {state}; browser: {page.troubles}") from exc
+    )
 
 
 def current_search(page) -> int:
@@ -128,9 +145,7 @@ def test_adjusting_the_box_searches_that_region(live_server, small_catalog: list
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2 + holder["width"] / 2, box["y"] + box["height"] / 2, steps=8)
     page.mouse.up()
-    page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
-    wait_for_cropper(page)
-    second = Search.objects.get(pk=current_search(page))
+    second = Search.objects.get(pk=wait_for_search_after(page, first))
     assert second.region is not None
     assert second.region["x0"] > 0.3  # the region searched is the one drawn
     assert card_names(page) != before
@@ -280,10 +295,8 @@ def test_a_region_searched_from_the_keyboard_keeps_the_keyboard_on_the_box(
     first = search_with(page, live_server.url, photo)
     page.focus(".query-photo")
     page.keyboard.press("ArrowRight")
-    page.wait_for_url(lambda url: f"/s/{first}/" not in url, timeout=TIMEOUT)
-    wait_for_cropper(page)
-    second = current_search(page)
+    second = wait_for_search_after(page, first)
     page.wait_for_function("document.activeElement && document.activeElement.matches('.query-photo')")
-    page.keyboard.press("ArrowLeft")  # back the way it came: the box may now touch the photo's right edge
-    page.wait_for_url(lambda url: f"/s/{second}/" not in url, timeout=TIMEOUT)
+    page.keyboard.press("ArrowLeft")
+    wait_for_search_after(page, second)
     assert Search.objects.count() == 3

@@ -86,7 +86,9 @@
           zoomable: false, zoomOnTouch: false, zoomOnWheel: false, guides: false, background: false,
           checkOrientation: false, checkCrossOrigin: false, restore: false, toggleDragModeOnDblclick: false,
           minCropBoxWidth: 24, minCropBoxHeight: 24,
-          ready: function () { setFractions(img.cropper, parseBox(img.dataset.box)); figure.classList.add("has-cropper"); },
+          /* A data attribute, not a class: while a swap settles, htmx gives the new figure (same id) the old
+             one's classes, so a class said "ready" before this photo's box existed. */
+          ready: function () { setFractions(img.cropper, parseBox(img.dataset.box)); figure.dataset.boxReady = "1"; },
           cropend: function () {
             clearTimeout(timer);
             timer = setTimeout(function () { searchRegion(figure, cropper); }, DRAG_DELAY);
@@ -97,7 +99,7 @@
           holder.dataset.keys = "1";
           holder.addEventListener("keydown", function (event) {
             var live = img.cropper;
-            if (!live) return;
+            if (!live || !live.ready) return;  /* before its box exists a key would move nothing, then search nothing */
             if (event.key === "Enter") { event.preventDefault(); searchRegion(figure, live); return; }
             var dx = { ArrowLeft: -STEP, ArrowRight: STEP }[event.key] || 0;
             var dy = { ArrowUp: -STEP, ArrowDown: STEP }[event.key] || 0;
@@ -151,6 +153,8 @@
   document.addEventListener("htmx:beforeHistorySave", function () {
     document.querySelectorAll("img[data-cropper]").forEach(function (img) {
       if (img.cropper) img.cropper.destroy();
+      var figure = img.closest("[data-region-search]");
+      if (figure) delete figure.dataset.boxReady;
     });
     setTimeout(function () { setUp(document); }, 0);
   });
