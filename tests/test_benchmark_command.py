@@ -107,3 +107,20 @@ def test_an_unknown_store_is_refused_with_the_known_ones(monkeypatch: pytest.Mon
     monkeypatch.setattr("catalog.management.commands.benchmark.get_engine", pytest.fail)
     with pytest.raises(CommandError, match=r"invalid choice: 'bogus' \(choose from 'exact', 'hnsw'"):
         call_command("benchmark", "--store", "bogus", verbosity=0)
+
+
+@pytest.mark.parametrize(
+    ("store", "setting", "names"),
+    [
+        ("pgvector", "SNAPSHOP_PGVECTOR_DSN", "SNAPSHOP_PGVECTOR_DSN"),
+        ("milvus", "SNAPSHOP_MILVUS_URI", "MILVUS_URI"),
+    ],
+)
+def test_a_server_store_without_its_address_is_refused_before_any_measurement(
+    store: str, setting: str, names: str, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was a ValueError traceback at the very end, after minutes of measuring."""
+    setattr(settings, setting, "")
+    monkeypatch.setattr("catalog.management.commands.benchmark.get_engine", pytest.fail)
+    with pytest.raises(CommandError, match=f"--store {store} needs .*set {names}"):
+        call_command("benchmark", "--store", store, verbosity=0)

@@ -46,6 +46,12 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--sizes takes whole numbers of 1 or more separated by commas, not {options['sizes']!r}."
             )
+        if options["store"] == "pgvector" and not settings.SNAPSHOP_PGVECTOR_DSN:
+            raise CommandError(
+                "--store pgvector needs a PostgreSQL server with pgvector: set SNAPSHOP_PGVECTOR_DSN (or DATABASE_URL)."
+            )
+        if options["store"] == "milvus" and not settings.SNAPSHOP_MILVUS_URI:
+            raise CommandError("--store milvus needs a Milvus server: set MILVUS_URI (e.g. http://127.0.0.1:19530).")
         if unapplied_migrations():
             # The web-stack searches write (and roll back) history and catalog rows in the app's database.
             raise CommandError("the database is not migrated: run `python manage.py migrate` (or `make migrate`)")
