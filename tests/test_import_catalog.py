@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from catalog.importer import CatalogImporter
 from catalog.models import Product, ProductImage
 from search.backends.learning import upsert_products
 from search.hits import ProductHit
@@ -253,3 +254,34 @@ def test_prices_are_kept_in_cents_and_one_too_large_to_store_is_refused(
     assert str(Product.objects.get(sku_id="p-cents").price) == "12.35"
     out, _ = run_import(csv_file, capsys)
     assert "unchanged 1" in out  # the stored price is the file's: a re-import changes nothing
+
+
+@pytest.mark.django_db
+def test_ctrl_c_says_what_is_kept_and_the_same_command_finishes(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C printed a KeyboardInterrupt traceback, which read like a crash that lost the import."""
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(HEADER + "".join(f"{n},Mug {n},,,Home,,,p{n % 3}.jpg,,,\n" for n in range(6)))
+    batches = []
+    import_batch = CatalogImporter._import_batch
+
+    def ctrl_c_in_the_second_batch(self, *args):
+        batches.append(1)
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+        return import_batch(self, *args)
+
+    monkeypatch.setattr(CatalogImporter, "_import_batch", ctrl_c_in_the_second_batch)
+    with pytest.raises(SystemExit) as stopped:
+        call_command("import_catalog", str(csv_file), "--batch-size", "2", verbosity=0)
+    assert stopped.value.code == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "Interrupted: 2 rows saved, 0 pictures made searchable. Run the same command again to go on" in err
+    assert Product.objects.count() == 2
+
+    monkeypatch.setattr(CatalogImporter, "_import_batch", import_batch)
+    out, _ = run_import(csv_file, capsys)
+    assert "imported 4, updated 0, unchanged 2" in out
+    assert ProductImage.objects.exclude(vector=None).count() == 6

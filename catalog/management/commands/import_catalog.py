@@ -42,21 +42,26 @@ class Command(BaseCommand):
         total = sum(1 for _ in read_catalog(path, encoding))
         quiet = options["verbosity"] == 0
         started = time.perf_counter()
-        with tqdm(total=total, unit="row", desc="import", disable=quiet) as bar:
-            importer = CatalogImporter(
-                index,
-                base_dir=path.resolve().parent,
-                batch_size=options["batch_size"],
-                source=options["source"],
-                on_progress=bar.update,
+        importer = CatalogImporter(
+            index, base_dir=path.resolve().parent, batch_size=options["batch_size"], source=options["source"]
+        )
+        try:
+            with tqdm(total=total, unit="row", desc="import", disable=quiet) as bar:
+                importer.on_progress = bar.update
+                importer.import_rows(read_catalog(path, encoding))
+            # Searchable from here on; the re-rank extras follow (a search computes any it needs meanwhile).
+            importer.summary.searchable_seconds = time.perf_counter() - started
+            missing = missing_extras(index.engine.version).count()
+            with tqdm(total=missing, unit="picture", desc="extras", disable=quiet) as bar:
+                importer.complete_extras(on_progress=bar.update)
+        except KeyboardInterrupt:
+            # The importer has saved what it finished (rows, vectors, the index); the next run skips it.
+            done = importer.summary
+            self.stderr.write(
+                f"Interrupted: {done.imported + done.updated + done.unchanged} rows saved, "
+                f"{done.pictures_embedded} pictures made searchable. Run the same command again to go on from there."
             )
-            importer.import_rows(read_catalog(path, encoding))
-        # Searchable from here on; the re-rank extras follow (a search computes any it needs meanwhile).
-        importer.summary.searchable_seconds = time.perf_counter() - started
-        with tqdm(
-            total=missing_extras(index.engine.version).count(), unit="picture", desc="extras", disable=quiet
-        ) as bar:
-            importer.complete_extras(on_progress=bar.update)
+            raise SystemExit(130) from None
         summary = importer.summary
         summary.seconds = time.perf_counter() - started
         for line, reason in summary.skipped:
