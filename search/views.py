@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -160,12 +161,13 @@ def notice_now(stored: str) -> str:
     return stored
 
 
-def written_forms(msgid: str) -> set[str]:
+@lru_cache(maxsize=8)  # the catalogues are loaded once per process; this ran on every render of such a search
+def written_forms(msgid: str) -> frozenset[str]:
     forms = {msgid}
     for code, _name in settings.LANGUAGES:
         with translation.override(code):
             forms.add(gettext(msgid))
-    return forms
+    return frozenset(forms)
 
 
 def results_from_outcome(outcome: SearchOutcome, search: Search | None, device: str) -> Results:
