@@ -39,6 +39,7 @@ REASONS = {
 KEY_STATE_CODES = {ApiKey.State.REVOKED: 10009, ApiKey.State.EXPIRED: 10003}
 LINK_FIELDS = ("imageUrl", "detailUrl", "detailAppUrl")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+TOO_LARGE_REASON = "the request is too large"  # also said by search.body_limit, before the body is read
 SEND_AS_FORM = "send key and image as application/x-www-form-urlencoded form fields in the request body"
 
 
@@ -115,7 +116,7 @@ def answer_query(request: HttpRequest) -> JsonResponse:
     try:
         form = QueryForm(request.POST, request.FILES)
     except RequestDataTooBig:
-        return refuse(254701, "the request is too large")
+        return refuse(254701, TOO_LARGE_REASON)
     except (SuspiciousOperation, MultiPartParserError):  # no boundary, too many fields...
         return refuse(254701, "the request body cannot be read; send image and key as form fields")
     raw_key = str(form.data.get("key", ""))

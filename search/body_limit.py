@@ -15,9 +15,7 @@ from typing import cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from django.utils.translation import gettext
 
 
 class BodyLimitMiddleware:
@@ -36,14 +34,11 @@ class BodyLimitMiddleware:
     @staticmethod
     def refuse(request: HttpRequest) -> HttpResponse:
         if request.path.rstrip("/") == reverse("snapshop_query").rstrip("/"):
-            from api.views import envelope
+            from api.views import TOO_LARGE_REASON, envelope
 
-            return envelope(254701, "the request is too large")  # HTTP 200, as Juhe answers its errors
-        from search.forms import PhotoForm
+            return envelope(254701, TOO_LARGE_REASON)  # HTTP 200, as Juhe answers its errors
+        from search.forms import PhotoForm, too_large_message
         from search.views import HtmxHttpRequest, Results, render_results
 
-        message = gettext("The file is larger than the %(limit)s limit. Try a smaller photo.") % {
-            "limit": filesizeformat(settings.SNAPSHOP_MAX_UPLOAD_BYTES)
-        }
-        results = Results(cards=[], error_code="too_large", error_message=message)
+        results = Results(cards=[], error_code="too_large", error_message=too_large_message())
         return render_results(cast(HtmxHttpRequest, request), PhotoForm(), results, status=413)

@@ -41,6 +41,13 @@ def error_text(code: str, message: str = "") -> str:
     return str(ERROR_MESSAGES.get(code, message or GENERIC_ERROR))
 
 
+def too_large_message() -> str:
+    # Not its size beside the limit: both rounded, a file just over it read "20.0 MB; the limit is 20.0 MB".
+    return _("The file is larger than the %(limit)s limit. Try a smaller photo.") % {
+        "limit": filesizeformat(settings.SNAPSHOP_MAX_UPLOAD_BYTES)
+    }
+
+
 class PhotoForm(forms.Form):
     """A photo to search with. Judging the bytes (format, size, damage) is the search service's job;
     this form only makes sure a file came and that it is not too big to read."""
@@ -53,14 +60,8 @@ class PhotoForm(forms.Form):
 
     def clean_photo(self) -> UploadedFile:
         photo: UploadedFile = self.cleaned_data["photo"]
-        limit = settings.SNAPSHOP_MAX_UPLOAD_BYTES
-        if photo.size is not None and photo.size > limit:
-            raise forms.ValidationError(
-                # Not its size beside the limit: both rounded, a file just over it read "20.0 MB; the limit is 20.0 MB".
-                _("The file is larger than the %(limit)s limit. Try a smaller photo."),
-                code="too_large",
-                params={"limit": filesizeformat(limit)},
-            )
+        if photo.size is not None and photo.size > settings.SNAPSHOP_MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(too_large_message(), code="too_large")
         return photo
 
     def photo_bytes(self) -> bytes:
