@@ -11,7 +11,7 @@ from search.models import Search
 from tests import test_browser_results
 from tests.conftest import CatalogItem
 from tests.test_browser import CHROMIUM, SKIP_REASON
-from tests.test_browser_results import TIMEOUT, search_with
+from tests.test_browser_results import TIMEOUT, history_of_two_searches
 
 # The result-page tests' Chromium and phone-sized page, as fixtures of this module too.
 browser = test_browser_results.browser
@@ -26,10 +26,7 @@ pytestmark = [
 
 def test_deleting_the_last_search_shows_the_empty_state(live_server, small_catalog: list[CatalogItem], page):
     """It left "Delete all" over an empty list, with no word that nothing was left."""
-    search_with(page, live_server.url, small_catalog[4].picture)
-    search_with(page, live_server.url, small_catalog[7].picture)
-    newer, older = Search.objects.order_by("-pk")
-    page.goto(live_server.url + "/history/")
+    newer, older = history_of_two_searches(page, live_server.url, small_catalog)
     page.locator(f"#history-{newer.pk} [data-delete]").click()
     page.wait_for_selector(f"#history-{newer.pk}", state="detached", timeout=TIMEOUT)
     assert page.locator("[data-delete-all]").count() == 1  # one left: the list stays as it was

@@ -123,6 +123,15 @@ def page_state(page) -> dict:
     )
 
 
+def history_of_two_searches(page, url: str, catalog: list[CatalogItem]) -> tuple[Search, Search]:
+    """Two searches made in the browser, then its history page open: (newer, older)."""
+    search_with(page, url, catalog[4].picture)
+    search_with(page, url, catalog[7].picture)
+    newer, older = Search.objects.order_by("-pk")
+    page.goto(url + "/history/")
+    return newer, older
+
+
 def current_search(page) -> int:
     match = re.search(r"/s/(\d+)/", page.url)
     assert match, page.url
@@ -248,10 +257,7 @@ def test_deleting_a_search_deletes_its_photo(live_server, small_catalog: list[Ca
 
 def test_deleting_from_history_keeps_the_keyboard_in_the_list(live_server, small_catalog: list[CatalogItem], page):
     """Focus goes to the next entry, then (the list empty) to the heading: never back to <body>."""
-    search_with(page, live_server.url, small_catalog[4].picture)
-    search_with(page, live_server.url, small_catalog[7].picture)
-    newer, older = Search.objects.order_by("-pk")
-    page.goto(live_server.url + "/history/")
+    newer, older = history_of_two_searches(page, live_server.url, small_catalog)
     page.locator(f"#history-{newer.pk} [data-delete]").focus()
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#history-{newer.pk}", state="detached", timeout=TIMEOUT)
