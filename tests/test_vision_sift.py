@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from vision import geometry, local, sift
+from vision import geometry, local, parallel, sift
 
 
 def _textured(seed: int, size: int = 320) -> np.ndarray:
@@ -221,3 +225,38 @@ def test_hsv_histogram() -> None:
     assert local.hsv_hist(picture)[(12 * 4 + 3) * 4 + 3] == pytest.approx(0.5)
     grey = np.full((4, 4, 3), 90, dtype=np.uint8)
     assert local.hsv_hist(grey)[1] == pytest.approx(1.0)  # no hue, no saturation, value bin 1
+
+
+def test_a_helping_thread_shares_the_work_and_changes_no_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    grey = _textured(9)
+    alone = sift.detect_and_compute(grey, 400)
+    helper_started = threading.Event()
+    threads: set[str] = set()
+    orientations = sift.orientations
+
+    def noted(*args: Any) -> tuple[np.ndarray, np.ndarray]:
+        threads.add(threading.current_thread().name)
+        if threading.current_thread().name == "MainThread":
+            helper_started.set()
+        else:  # the offering thread leaves at least one part to the helper
+            assert helper_started.wait(10), "the helping thread took no part"
+        return orientations(*args)
+
+    monkeypatch.setattr(sift, "orientations", noted)
+    helpers = parallel.Helpers()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="offering") as offering:
+        future = offering.submit(sift.detect_and_compute, grey, 400, helpers=helpers)
+        helpers.help_until(future)
+        shared = future.result(timeout=10)
+
+    assert len(alone[0]) >= 2 * sift.PART_SIZE and len(sift.parts(np.arange(len(alone[0])))) > 1
+    assert threads == {"MainThread", "offering_0"}
+    assert np.array_equal(alone[0], shared[0]) and np.array_equal(alone[1], shared[1])
+
+
+def test_parts_cover_every_item_once_in_blocks_of_eight() -> None:
+    for count in (0, 7, 127, 128, 129, 300, 1000):
+        items = np.arange(count)
+        parts = sift.parts(items)
+        assert np.array_equal(np.concatenate(parts) if parts else items, items)
+        assert len(parts) <= sift.PARTS and all(len(part) % 8 == 0 for part in parts[:-1])

@@ -187,7 +187,11 @@ class Engine:
             photo = photo.crop(box.pixels(*photo.size))
         state: dict[str, object] = {"image": photo}
         if local_early:
-            state[_local_key(quick) + "_future"] = parallel.POOL.submit(local.query_local, photo, quick=quick)
+            helpers = parallel.Helpers()
+            state["helpers"] = helpers
+            state[_local_key(quick) + "_future"] = parallel.POOL.submit(
+                local.query_local, photo, quick=quick, helpers=helpers
+            )
         feature_map = self._feature_map(photo) if region is not None else self._whole_map(image)
         vectors = l2_normalise(regions.pool_windows(feature_map, self._windows))
         return QueryFeatures(vectors=vectors, region=box, state=state)
@@ -202,7 +206,13 @@ class Engine:
         if isinstance(cached, local.LocalFeatures):
             return cached
         early = query.state.pop(key + "_future", None)
-        features = early.result() if isinstance(early, Future) else local.query_local(_query_photo(query), quick=quick)
+        if isinstance(early, Future):
+            helpers = query.state.get("helpers")
+            if isinstance(helpers, parallel.Helpers):
+                helpers.help_until(early)  # this thread's pass is done: share the SIFT's last steps
+            features = early.result()
+        else:
+            features = local.query_local(_query_photo(query), quick=quick)
         query.state[key] = features
         query.state["hist"] = features.hist
         return features

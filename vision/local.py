@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from PIL import Image
@@ -170,11 +171,16 @@ def _rootsift(desc: np.ndarray | None) -> np.ndarray:
 
 
 def sift_features(
-    image: Image.Image, keypoints: int, mask_white: bool, side: int = SIFT_SIDE
+    image: Image.Image,
+    keypoints: int,
+    mask_white: bool,
+    side: int = SIFT_SIDE,
+    *,
+    helpers: parallel.Helpers | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     grey = _sized_grey(image, side)
     mask = grey < 245 if mask_white else None
-    points, desc = sift.detect_and_compute(grey, keypoints, mask)
+    points, desc = sift.detect_and_compute(grey, keypoints, mask, helpers=helpers)
     return points, _rootsift(desc), (int(grey.shape[0]), int(grey.shape[1]))
 
 
@@ -189,11 +195,11 @@ def centre_hist(photo: Image.Image) -> np.ndarray:
     return hsv_hist(np.asarray(photo.resize((104, 104), Image.Resampling.BILINEAR, box=box)))
 
 
-def query_local(photo: Image.Image, *, quick: bool = False) -> LocalFeatures:
+def query_local(photo: Image.Image, *, quick: bool = False, helpers: parallel.Helpers | None = None) -> LocalFeatures:
     """What the re-rank compares a query photo by: its centre's colour and its SIFT keypoints (fewer, from a
-    smaller copy, for the quick check)."""
+    smaller copy, for the quick check). `helpers`: the search's thread may share its last steps."""
     side, keypoints = (QUICK_SIFT_SIDE, QUICK_KEYPOINTS) if quick else (QUERY_SIFT_SIDE, QUERY_KEYPOINTS)
-    points, desc, shape = sift_features(photo, keypoints, mask_white=False, side=side)
+    points, desc, shape = sift_features(photo, keypoints, mask_white=False, side=side, helpers=helpers)
     return LocalFeatures.of(centre_hist(photo), points, desc, shape)
 
 
@@ -216,8 +222,8 @@ def verify(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:
     # Two parts with about as many catalog keypoints each (the matching's cost), the second on another core.
     keypoints = np.cumsum([len(c.descriptors) for c in catalog])
     cut = min(max(int(np.searchsorted(keypoints, keypoints[-1] / 2)) + 1, 1), len(catalog) - 1)
-    second = parallel.POOL.submit(_verify_part, query, catalog[cut:])
-    return _verify_part(query, catalog[:cut]) + second.result()
+    first, second = parallel.side_by_side(partial(_verify_part, query), catalog[:cut], catalog[cut:])
+    return first + second
 
 
 def _verify_part(query: LocalFeatures, catalog: list[LocalFeatures]) -> list[int]:

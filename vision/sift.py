@@ -18,6 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
+from vision import parallel
 from vision.sift_describe import descriptors, orientations
 
 SIGMA = 1.6
@@ -29,6 +30,8 @@ TILE = 16  # rows or columns per banded matrix product in the blur
 TRUNCATE = 3.0  # Gaussian kernels reach this many sigmas
 SPLIT = 256  # rows or columns per matrix product: OpenBLAS threads products above 2^18 multiply-adds
 STEP = 2.0 ** (1.0 / LAYERS)
+PARTS = 4  # the orientations and descriptors offered to a helper in this many parts...
+PART_SIZE = 64  # ...of at least this many keypoints (smaller ones cost more to hand over than they save)
 Array = np.ndarray
 
 
@@ -221,9 +224,12 @@ def _refine(p: Pyramid, octave: Array, layer: Array, row: Array, col: Array) -> 
 
 
 def detect_and_compute(
-    grey: np.ndarray, keypoints: int, mask: np.ndarray | None = None
+    grey: np.ndarray, keypoints: int, mask: np.ndarray | None = None, *, helpers: parallel.Helpers | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The strongest `keypoints` SIFT keypoints of a uint8 greyscale picture (inside `mask` when given).
+
+    `helpers`: the orientations and descriptors (~40 % of the time) are computed in parts another thread may
+    take (a search's photo, whose SIFT outlasts the network pass beside it: see vision.parallel.Helpers).
 
     Returns (n, 2) float32 positions (x, y) in the picture's pixels and (n, 128) float32 unit descriptors.
     """
@@ -252,16 +258,44 @@ def detect_and_compute(
         chosen = chosen[inside]
     chosen = chosen[:keypoints]
     start = p.gauss_at[octave] + layer * h * w
-    which, angle = [], []
-    for lay in range(1, LAYERS + 1):
-        group = chosen[layer[chosen] == lay]
-        if len(group):
+
+    def oriented(part: Array) -> list[tuple[Array, Array]]:
+        """Per layer, (keypoint, angle) of each orientation of these keypoints, in their order."""
+        found = []
+        for lay in range(1, LAYERS + 1):
+            group = part[layer[part] == lay]
+            if not len(group):
+                found.append((group, np.zeros(0)))
+                continue
             index, ang = orientations(p.gauss, start[group], h[group], w[group], y[group], x[group], scale[group])
-            which.append(group[index])
-            angle.append(ang)
-    if not which:
+            found.append((group[index], ang))
+        return found
+
+    def described(part: Array) -> Array:
+        at = kp[part]
+        return descriptors(p.gauss, start[at], h[at], w[at], y[at], x[at], scale[at], theta[part])
+
+    if helpers is not None and len(chosen) >= 2 * PART_SIZE:
+        # In parts the search's thread may help with: the same values, in the same order, as one call.
+        by_part = helpers.map(oriented, parts(chosen))
+        per_layer = [part[lay] for lay in range(LAYERS) for part in by_part]
+    else:
+        per_layer = oriented(chosen)
+    kp = np.concatenate([k for k, _ in per_layer])
+    if not len(kp):
         return np.zeros((0, 2), dtype=np.float32), np.zeros((0, 128), dtype=np.float32)
-    kp, theta = np.concatenate(which), np.concatenate(angle)
+    theta = np.concatenate([a for _, a in per_layer])
     kp, theta = kp[order := np.argsort(-response[kp], kind="stable")[:keypoints]], theta[order]
-    desc = descriptors(p.gauss, start[kp], h[kp], w[kp], y[kp], x[kp], scale[kp], theta)
+    if helpers is not None and len(kp) >= 2 * PART_SIZE:
+        desc = np.concatenate(helpers.map(described, parts(np.arange(len(kp)))))
+    else:
+        desc = described(np.arange(len(kp)))
     return np.stack([px[kp], py[kp]], 1).astype(np.float32), desc.astype(np.float32)
+
+
+def parts(items: Array) -> list[Array]:
+    """Up to PARTS consecutive slices of at least PART_SIZE items, each but the last a multiple of 8 long: the
+    descriptors' products take 8 keypoints a block, and blocks as in one call give bit-identical values."""
+    count = max(1, min(PARTS, len(items) // PART_SIZE))
+    size = max(8, -(-len(items) // count // 8) * 8)
+    return [items[start : start + size] for start in range(0, len(items), size)]
