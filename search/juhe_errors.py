@@ -208,3 +208,11 @@ PHOTO_CODES = frozenset({"juhe_254701", "juhe_254704", "juhe_photo"})
 def is_service_failure(code: str) -> bool:
     """A Juhe failure the shopper's photo did not cause: shown as "search is unavailable", not as a bad photo."""
     return code.startswith("juhe_") and code not in PHOTO_CODES
+
+
+# The failures the local engine answers for whose message holds nothing of Juhe's own words: a saved search's
+# fallback notice naming one of them can be written again in the language of the page that shows it.
+FIXED_FALLBACKS: tuple[type[JuheError], ...] = (
+    IpQuotaExceeded, QuotaExceeded, TestKeyQuotaExceeded, UpstreamInternalError, UnderMaintenance, Discontinued,
+    UpstreamNetworkError, Unreachable, Timeout, BadResponse,
+)  # fmt: skip

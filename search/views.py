@@ -9,10 +9,11 @@ so the message lands where the results would.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -149,24 +150,31 @@ def shopper_error_text(code: str, message: str) -> str:
 def notice_now(stored: str) -> str:
     """A saved search's notice in the page's language: it is stored as it was shown, in the language of the
     shopper who searched (a search made in English showed its English notice on the Chinese page). The busy
-    server's notices are recognised in every language; a Juhe fallback's, which carries Juhe's own reason,
-    stays as stored."""
-    from search.backends.local import BUSY_TEXT, QUICK_TEXT
-
+    server's notices and the Juhe fallback's whose reason is our own fixed words are recognised in every
+    language; a fallback carrying Juhe's own words (an unknown code, an HTTP status) stays as stored."""
     if not stored:
         return stored
-    for msgid in (BUSY_TEXT, QUICK_TEXT):
-        if stored in written_forms(msgid):
-            return gettext(msgid)
+    for notice in notice_makers():
+        if stored in written_forms(notice):
+            return notice()
     return stored
 
 
-@lru_cache(maxsize=8)  # the catalogues are loaded once per process; this ran on every render of such a search
-def written_forms(msgid: str) -> frozenset[str]:
-    forms = {msgid}
+@lru_cache(maxsize=1)
+def notice_makers() -> tuple[Callable[[], str], ...]:
+    """Each notice a search may store, made in the active language when called."""
+    from search.backends.local import BUSY_TEXT, QUICK_TEXT
+    from search.backends.remote import fixed_fallback_notices
+
+    return (partial(gettext, BUSY_TEXT), partial(gettext, QUICK_TEXT), *fixed_fallback_notices())
+
+
+@lru_cache(maxsize=32)  # the catalogues are loaded once per process; this ran on every render of such a search
+def written_forms(notice: Callable[[], str]) -> frozenset[str]:
+    forms = set()
     for code, _name in settings.LANGUAGES:
         with translation.override(code):
-            forms.add(gettext(msgid))
+            forms.add(notice())
     return frozenset(forms)
 
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from search.models import Search
 from search.services import record_search, run_search
+from tests.fake_juhe import FakeServer, Reply, failure, fake_juhe_fixture  # noqa: F401 (fixture)
 from tests.ui_fixtures import ANDROID, DESKTOP, HTMX, english_afterwards  # noqa: F401 (autouse fixture)
 
 
@@ -110,3 +111,41 @@ def test_a_busy_notice_is_shown_in_the_page_s_language(client, saved):
     html = client.get(url(saved), headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
     assert "服务器现在很忙，这些结果跳过了细致的图片核对。" in html and BUSY_TEXT not in html
     assert BUSY_TEXT in client.get(url(saved), headers={"accept-language": "en"}).content.decode()
+
+
+def _searched_in_chinese_while_juhe_failed(client, small_catalog, settings) -> Search:
+    from django.utils import translation
+
+    settings.SNAPSHOP_BACKEND = "juhe"
+    session = client.session
+    session.save()
+    data = small_catalog[1].picture.read_bytes()
+    with translation.override("zh-hans"):
+        search = record_search(run_search(data), data, session_key=session.session_key)
+    assert search.answered_by == "local (fallback)" and search.notice.startswith("聚合数据暂不可用（")
+    return search
+
+
+def test_a_juhe_fallback_notice_is_shown_in_the_page_s_language(
+    client, small_catalog, fake_juhe: FakeServer, settings
+) -> None:
+    fake_juhe.default = Reply(body=failure(10012))
+    search = _searched_in_chinese_while_juhe_failed(client, small_catalog, settings)
+    assert "请求次数已用完（10012）" in search.notice  # history keeps what the shopper read
+
+    english = client.get(url(search), headers={"accept-language": "en"}).content.decode()
+    assert "Juhe is unavailable (The Juhe request quota is used up (10012)" in english
+    assert "聚合数据" not in english
+    chinese = client.get(url(search), headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
+    assert search.notice in chinese
+
+
+def test_a_juhe_fallback_notice_with_juhe_s_own_words_stays_as_it_was_shown(
+    client, small_catalog, fake_juhe: FakeServer, settings
+) -> None:
+    fake_juhe.default = Reply(status=502, body=b"Bad Gateway")
+    search = _searched_in_chinese_while_juhe_failed(client, small_catalog, settings)
+    assert "HTTP 502" in search.notice
+
+    english = client.get(url(search), headers={"accept-language": "en"}).content.decode()
+    assert search.notice in english  # not rewritten: its reason is the upstream's, not one of our sentences

@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 from django.utils.translation import gettext as _
 
@@ -20,6 +22,7 @@ from search.backends.learning import in_thread, learn
 from search.backends.local import search_local
 from search.hits import ProductHit
 from search.juhe_client import get_client
+from search.juhe_errors import FIXED_FALLBACKS, JuheError
 from vectors.base import Attributes, Filter
 from vision.engine import Box
 from vision.prepare import PreparedImage
@@ -57,6 +60,15 @@ def fallback_notice(exc: SearchFailed) -> str:
     return _("Juhe is unavailable (%(reason)s); showing results from our own catalog.") % {
         "reason": exc.message.rstrip(".。")  # the sentence's own full stop, English or Chinese, not inside the brackets
     }
+
+
+def fixed_fallback_notices() -> list[Callable[[], str]]:
+    """The fallback notice of each failure whose message is fixed, made in the active language when called."""
+    return [partial(_fallback_notice_of, failure) for failure in FIXED_FALLBACKS]
+
+
+def _fallback_notice_of(failure: type[JuheError]) -> str:
+    return fallback_notice(failure())
 
 
 def ask_juhe(photo: PreparedImage, *, limit: int, region: Box | None, flt: Filter | None) -> BackendAnswer:
