@@ -207,7 +207,7 @@ class Engine:
             return cached
         early = query.state.pop(key + "_future", None)
         if isinstance(early, Future):
-            helpers = query.state.get("helpers")
+            helpers = query.state.pop("helpers", None)  # its offers hold the SIFT's pyramid: not kept past here
             if isinstance(helpers, parallel.Helpers):
                 helpers.help_until(early)  # this thread's pass is done: share the SIFT's last steps
             features = early.result()
