@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from PIL import Image
 
 from catalog.forms import ProductForm
 from catalog.models import Product, ProductImage
@@ -25,6 +26,8 @@ class ProductImageForm(forms.ModelForm):
         model = ProductImage
         fields = ["image", "position"]
 
+    decoded: Image.Image | None = None  # the upload as the index gets it (save_formset), as the import gives it
+
     def clean_image(self) -> object:
         upload = self.cleaned_data.get("image")
         if not isinstance(upload, UploadedFile):  # unchanged, or cleared
@@ -34,6 +37,7 @@ class ProductImageForm(forms.ModelForm):
         except PictureUnavailable as exc:
             raise forms.ValidationError(str(exc)) from exc
         self.instance.content_hash = loaded.digest
+        self.decoded = loaded.image
         return ContentFile(loaded.stored_jpeg(), name=f"{loaded.digest[:24]}.jpg")
 
 
@@ -92,9 +96,9 @@ class ProductAdmin(admin.ModelAdmin):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         """New or replaced pictures are embedded at once; deleted ones leave the index."""
         from catalog.index import get_local_index
-        from vision.prepare import ImageRejected, prepare_image
 
         instances = formset.save(commit=False)
+        decoded = {id(row.instance): row.decoded for row in formset.forms if getattr(row, "decoded", None) is not None}
         index = get_local_index()
         deleted = [obj.pk for obj in formset.deleted_objects]
         for obj in formset.deleted_objects:
@@ -109,12 +113,8 @@ class ProductAdmin(admin.ModelAdmin):
                 last += 1
                 picture.position = last
             picture.save()
-            if picture.image and "image" in getattr(picture, "_changed_fields", {"image"}):
-                try:
-                    picture.image.open("rb")
-                    fresh.append((picture, prepare_image(picture.image.read()).image))
-                except (ImageRejected, OSError):
-                    self.message_user(request, _("A picture could not be read and was not indexed."), "warning")
+            if id(picture) in decoded:  # a new or replaced upload, decoded once by its form
+                fresh.append((picture, decoded[id(picture)]))
         if fresh:
             index.add_pictures([p for p, _ in fresh], [img for _, img in fresh])
         index.save()

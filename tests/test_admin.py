@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -351,3 +352,20 @@ def test_the_product_list_search_finds_words_in_any_case_of_any_alphabet(admin_c
     for term, found in (("ärmel café", True), ("münchen", True), ("U-1", True), ("plain", False)):
         html = admin_client_logged_in.get("/admin/catalog/product/", {"q": term}).content.decode()
         assert ('href="/admin/catalog/product/' in html and "Ärmel CAFÉ" in html) is found, term
+
+
+def test_an_admin_picture_is_searchable_exactly_as_the_import_makes_the_same_file(
+    admin_client_logged_in: Client, small_catalog: list[CatalogItem]
+) -> None:
+    """The upload is decoded once: the index gets that picture, as the importer gives it its own, not the stored
+    JPEG decoded again (a second decode, and a copy that had lost a JPEG generation)."""
+    product, imported = small_catalog[0].product, small_catalog[3]
+    response = picture_upload(admin_client_logged_in, product, "same.jpg", imported.picture.read_bytes())
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    added = product.images.order_by("-pk").first()
+    original = imported.product.images.get()
+    assert added is not None and added.content_hash == original.content_hash
+    uploaded_vector, imported_vector = added.vector_array(), original.vector_array()
+    assert uploaded_vector is not None and imported_vector is not None
+    assert np.allclose(uploaded_vector, imported_vector, atol=1e-6)
