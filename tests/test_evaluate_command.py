@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -91,9 +92,9 @@ def test_evaluate_answers_as_a_busy_server_would_when_told(
     quick_or_not: list[bool] = []
     original = local.query_local
 
-    def spy(photo: Image.Image, *, quick: bool = False) -> local.LocalFeatures:
+    def spy(photo: Image.Image, *, quick: bool = False, **others: Any) -> local.LocalFeatures:
         quick_or_not.append(quick)
-        return original(photo, quick=quick)
+        return original(photo, quick=quick, **others)
 
     monkeypatch.setattr(local, "query_local", spy)
     catalog, queries = tiny_eval
