@@ -151,7 +151,8 @@ def notice_now(stored: str) -> str:
     """A saved search's notice in the page's language: it is stored as it was shown, in the language of the
     shopper who searched (a search made in English showed its English notice on the Chinese page). The busy
     server's notices and the Juhe fallback's whose reason is our own fixed words are recognised in every
-    language; a fallback carrying Juhe's own words (an unknown code, an HTTP status) stays as stored."""
+    language, and so are the `both` backend's notices that our own catalog failed; a fallback carrying Juhe's own
+    words (an unknown code, an HTTP status) stays as stored."""
     if not stored:
         return stored
     for notice in notice_makers():
@@ -164,9 +165,14 @@ def notice_now(stored: str) -> str:
 def notice_makers() -> tuple[Callable[[], str], ...]:
     """Each notice a search may store, made in the active language when called."""
     from search.backends.local import BUSY_TEXT, QUICK_TEXT
-    from search.backends.remote import fixed_fallback_notices
+    from search.backends.remote import fixed_fallback_notices, fixed_juhe_only_notices
 
-    return (partial(gettext, BUSY_TEXT), partial(gettext, QUICK_TEXT), *fixed_fallback_notices())
+    return (
+        partial(gettext, BUSY_TEXT),
+        partial(gettext, QUICK_TEXT),
+        *fixed_fallback_notices(),
+        *fixed_juhe_only_notices(),
+    )
 
 
 @lru_cache(maxsize=32)  # the catalogues are loaded once per process; this ran on every render of such a search

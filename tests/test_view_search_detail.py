@@ -149,3 +149,34 @@ def test_a_juhe_fallback_notice_with_juhe_s_own_words_stays_as_it_was_shown(
 
     english = client.get(url(search), headers={"accept-language": "en"}).content.decode()
     assert search.notice in english  # not rewritten: its reason is the upstream's, not one of our sentences
+
+
+def test_a_both_notice_that_our_catalog_failed_is_shown_in_the_page_s_language(
+    client, small_catalog, fake_juhe: FakeServer, settings, monkeypatch
+) -> None:
+    """Juhe answered alone because the local engine could not: its reason is one of our own sentences."""
+    from django.utils import translation
+
+    from vision.model import ModelUnavailable
+
+    def no_model() -> None:
+        raise ModelUnavailable("models/efficientnet_lite2_380.onnx is missing")
+
+    monkeypatch.setattr("catalog.index.get_searcher", no_model)
+    settings.SNAPSHOP_BACKEND = "both"
+    settings.SNAPSHOP_LEARN_FROM_JUHE = False
+    session = client.session
+    session.save()
+    data = small_catalog[1].picture.read_bytes()
+    with translation.override("zh-hans"):
+        search = record_search(run_search(data), data, session_key=session.session_key)
+    assert search.answered_by == "juhe"
+    assert search.notice == "本站商品目录暂不可用（搜索引擎暂时不可用，请稍后再试）；以下仅为聚合数据的结果。"
+
+    english = client.get(url(search), headers={"accept-language": "en"}).content.decode()
+    assert (
+        "Our own catalog is unavailable (The search engine is not available right now. Please try again later); "
+        "showing results from Juhe only." in english
+    )
+    assert "本站商品目录" not in english
+    assert search.notice in client.get(url(search), headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()

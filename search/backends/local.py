@@ -29,6 +29,15 @@ QUICK_TEXT = gettext_noop(
 )
 QUICK_NOTICE = gettext_lazy(QUICK_TEXT)
 
+# Why the local engine could not answer. Fixed sentences, so the `both` backend's notice naming one of them can be
+# written again in the language of the page that shows a saved search (search.views.notice_now).
+ENGINE_DOWN_TEXT = gettext_noop("The search engine is not available right now. Please try again later.")
+CATALOG_DOWN_TEXT = gettext_noop("The product catalog is not available right now. Please try again later.")
+CATALOG_PREPARING_TEXT = gettext_noop(
+    "The product catalog is being prepared for a new version of the search engine. Please try again later."
+)
+FAILURE_TEXTS = (ENGINE_DOWN_TEXT, CATALOG_DOWN_TEXT, CATALOG_PREPARING_TEXT)
+
 
 def search_local(
     photo: PreparedImage, *, limit: int, region: Box | None = None, flt: Filter | None = None
@@ -42,10 +51,10 @@ def search_local(
             stale_catalog(searcher.engine.version)
     except ModelUnavailable as exc:
         logger.error("local engine unavailable: %s", exc)
-        raise EngineUnavailable(_("The search engine is not available right now. Please try again later.")) from exc
+        raise EngineUnavailable(_(ENGINE_DOWN_TEXT)) from exc
     except (StoreUnavailable, DatabaseError) as exc:
         logger.error("local catalog unavailable: %s", exc)
-        raise EngineUnavailable(_("The product catalog is not available right now. Please try again later.")) from exc
+        raise EngineUnavailable(_(CATALOG_DOWN_TEXT)) from exc
     notice = {"light": BUSY_NOTICE, "quick": QUICK_NOTICE}.get(result.rerank, "")
     return BackendAnswer(hits=result.hits, answered_by="local", region=result.query.region, notice=str(notice))
 
@@ -63,6 +72,4 @@ def stale_catalog(version: str) -> None:
             stale,
             version,
         )
-        raise EngineUnavailable(
-            _("The product catalog is being prepared for a new version of the search engine. Please try again later.")
-        )
+        raise EngineUnavailable(_(CATALOG_PREPARING_TEXT))

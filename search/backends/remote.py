@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from search.backends.base import BackendAnswer, SearchFailed
 from search.backends.learning import in_thread, learn
-from search.backends.local import search_local
+from search.backends.local import FAILURE_TEXTS, search_local
 from search.hits import ProductHit
 from search.juhe_client import get_client
 from search.juhe_errors import FIXED_FALLBACKS, JuheError
@@ -69,6 +69,21 @@ def fixed_fallback_notices() -> list[Callable[[], str]]:
 
 def _fallback_notice_of(failure: type[JuheError]) -> str:
     return fallback_notice(failure())
+
+
+def juhe_only_notice(local_error: SearchFailed) -> str:
+    return _("Our own catalog is unavailable (%(reason)s); showing results from Juhe only.") % {
+        "reason": local_error.message.rstrip(".。")
+    }
+
+
+def fixed_juhe_only_notices() -> list[Callable[[], str]]:
+    """The `both` backend's notice for each way the local engine fails, made in the active language when called."""
+    return [partial(_juhe_only_notice_of, text) for text in FAILURE_TEXTS]
+
+
+def _juhe_only_notice_of(text: str) -> str:
+    return juhe_only_notice(SearchFailed(_(text)))
 
 
 def ask_juhe(photo: PreparedImage, *, limit: int, region: Box | None, flt: Filter | None) -> BackendAnswer:
@@ -123,9 +138,7 @@ def search_both(photo: PreparedImage, *, limit: int, region: Box | None, flt: Fi
         return local
     if juhe is not None:
         assert local_error is not None
-        juhe.notice = _("Our own catalog is unavailable (%(reason)s); showing results from Juhe only.") % {
-            "reason": local_error.message.rstrip(".")
-        }
+        juhe.notice = juhe_only_notice(local_error)
         return juhe
     assert juhe_error is not None
     raise juhe_error
