@@ -11,7 +11,7 @@ from search.forms import ERROR_MESSAGES
 
 
 def product_detail(request: HttpRequest, sku_id: str) -> HttpResponse:
-    from search.views import cards_for
+    from search.results import cards_for
 
     try:
         product = Product.objects.get(sku_id=sku_id)

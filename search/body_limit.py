@@ -38,7 +38,8 @@ class BodyLimitMiddleware:
 
             return envelope(254701, TOO_LARGE_REASON)  # HTTP 200, as Juhe answers its errors
         from search.forms import PhotoForm, too_large_message
-        from search.views import HtmxHttpRequest, Results, render_results
+        from search.results import Results
+        from search.views import HtmxHttpRequest, render_results
 
         results = Results(cards=[], error_code="too_large", error_message=too_large_message())
         return render_results(cast(HtmxHttpRequest, request), PhotoForm(), results, status=413)

@@ -115,7 +115,8 @@ class RateLimitMiddleware:
 
     def web_refusal(self, request: HttpRequest, retry: int) -> HttpResponse:
         from search.forms import PhotoForm
-        from search.views import Results, page_context
+        from search.results import Results
+        from search.views import page_context
 
         message = ngettext(
             "Too many searches in a short time. Please wait %(seconds)d second and try again.",

@@ -24,19 +24,10 @@ from search.hits import ProductHit
 from search.models import Search
 from search.photo import QueryPhoto
 from search.refine import MAX_RESULTS, State, credible, facets, ordered, page_size
+from search.results import SERVICE_FAILURES, Results, cards_for, results_from_outcome, results_from_saved
 from search.services import SearchOutcome, run_search, stored_hits
 from search.sources import analyse, catalog_hits, hits_of_search, parse_region, photo_bytes, saved_region
-from search.views import (
-    SERVICE_FAILURES,
-    HtmxHttpRequest,
-    Results,
-    cards_for,
-    device_of,
-    render_results,
-    results_from_outcome,
-    results_from_saved,
-    save_history,
-)
+from search.views import HtmxHttpRequest, device_of, render_results, save_history
 from vision.engine import Box
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from django.utils import translation
 
 from search.hits import ProductHit
 from search.refine import State
-from search.views import Results, cards_for
+from search.results import Results, cards_for
 
 
 def grid(hits: list[ProductHit], device: str = "pc", results: Results | None = None, language: str = "en") -> str:

@@ -126,7 +126,7 @@ def test_recent_searches_show_their_top_hit_in_one_query(client):
     from django.test.utils import CaptureQueriesContext
 
     from search.hits import ProductHit
-    from search.views import recent_searches
+    from search.recent import recent_searches
 
     session = client.session
     session.save()
@@ -149,7 +149,7 @@ def test_recent_searches_are_the_sessions_newest_eight_with_a_photo(client):
     from django.template.defaultfilters import date
     from django.utils import timezone
 
-    from search.views import recent_searches
+    from search.recent import recent_searches
 
     session = client.session
     session.save()

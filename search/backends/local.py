@@ -30,7 +30,7 @@ QUICK_TEXT = gettext_noop(
 QUICK_NOTICE = gettext_lazy(QUICK_TEXT)
 
 # Why the local engine could not answer. Fixed sentences, so the `both` backend's notice naming one of them can be
-# written again in the language of the page that shows a saved search (search.views.notice_now).
+# written again in the language of the page that shows a saved search (search.notices.notice_now).
 ENGINE_DOWN_TEXT = gettext_noop("The search engine is not available right now. Please try again later.")
 CATALOG_DOWN_TEXT = gettext_noop("The product catalog is not available right now. Please try again later.")
 CATALOG_PREPARING_TEXT = gettext_noop(
