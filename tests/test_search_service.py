@@ -100,6 +100,28 @@ def test_too_many_pixels_are_refused_before_decoding(small_catalog: list[Catalog
     assert outcome.error_code == "too_large"
 
 
+def test_a_jpeg_over_the_pixel_limit_is_searched_at_the_size_it_decodes_to(
+    small_catalog: list[CatalogItem], settings
+) -> None:
+    """A high-resolution phone photo (64 or 108 megapixels against the default limit of 50) is a JPEG, decoded
+    at 1/8 of its size: it was refused as too large. Here the limit is 1 MP and the photo 3.8 MP."""
+    settings.SNAPSHOP_MAX_IMAGE_PIXELS = 1_000_000
+    wanted = small_catalog[1]
+    with Image.open(wanted.picture) as picture:
+        scale = (3_800_000 / (picture.width * picture.height)) ** 0.5
+        large = picture.convert("RGB").resize((round(picture.width * scale), round(picture.height * scale)))
+    assert 1_000_000 < large.width * large.height <= 4_000_000
+    outcome = run_search(encode(large, "JPEG"))
+    assert outcome.ok and outcome.hits[0].sku_id == wanted.product.sku_id
+    decoded = outcome.photo.image  # type: ignore[union-attr]
+    assert decoded.width * decoded.height <= 1_000_000 < large.width * large.height
+
+    refused = run_search(encode(large, "PNG"))  # decoded whole: the limit counts its own pixels
+    assert refused.error_code == "too_large" and "the limit is 1 megapixels" in refused.error_message
+    huge = run_search(encode(Image.new("RGB", (2500, 2000), "white"), "JPEG"))  # 5 MP: past 4 x the limit
+    assert huge.error_code == "too_large" and "(2500×2000 pixels); the limit is 4 megapixels" in huge.error_message
+
+
 def test_an_empty_catalog_says_no_results(db) -> None:
     outcome = run_search(jpeg())
     assert outcome.error_code == "no_results" and outcome.error_message

@@ -26,6 +26,10 @@ MIN_SIDE = 48
 # Larger than any model input or stored photo needs; keeps decoding and memory bounded.
 DEFAULT_MAX_SIDE = 2048
 DEFAULT_MAX_PIXELS = 50_000_000
+# A JPEG larger than its decoded copy needs is decoded at 1/2, 1/4 or 1/8 of its size (DCT scaling), so the pixel
+# limit counts the pixels it decodes to, and its header may claim up to this many times the limit: a 64 or 108
+# megapixel phone photo (a few MB) is searched, not refused; a header claiming billions still is.
+JPEG_SCALED_ALLOWANCE = 4
 # A JPEG decodes at 1/2, 1/4 or 1/8 of its size almost for free (in the DCT); resampling the decoded
 # picture afterwards is not (a 1440 px photo to 800 px: ~9 ms, three times its decoding). Callers that
 # only need "about max_side" pass `dct_range`: see `dct_scale`.
@@ -124,7 +128,9 @@ def prepare_image(
         raise ImageTooLarge(f"The file is too large ({len(data) / 1e6:.1f} MB); the limit is {max_bytes / 1e6:.0f} MB.")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's own warning (past 89 megapixels) would refuse a JPEG that decodes small; the limits here are
+            # checked from the header before decoding. Its error (past 179 megapixels) still refuses.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             source_format = (img.format or "").upper()
             if source_format not in ACCEPTED_FORMATS:
@@ -132,11 +138,9 @@ def prepare_image(
                     f"{source_format or 'This'} files are not supported. Use a JPEG, PNG, WebP, HEIC or BMP photo."
                 )
             width, height = img.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(
-                    f"The picture is too large ({width}×{height} pixels); "
-                    f"the limit is {max_pixels / 1e6:.0f} megapixels."
-                )
+            scaled = source_format in {"JPEG", "MPO"} and max_side is not None
+            if width * height > max_pixels * (JPEG_SCALED_ALLOWANCE if scaled else 1):
+                raise _too_many_pixels(width, height, max_pixels * (JPEG_SCALED_ALLOWANCE if scaled else 1))
             if min(width, height) < min_side:
                 raise ImageTooSmall(
                     f"The picture is too small ({width}×{height} pixels); "
@@ -153,6 +157,8 @@ def prepare_image(
                 # DCT scaling at the shorter side and leave a costly resize of a 4x larger picture.
                 scale = max_side / max(width, height)
                 img.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
+            if img.size[0] * img.size[1] > max_pixels:  # the size it decodes at, after any DCT scaling
+                raise _too_many_pixels(width, height, max_pixels)
             img.load()
             # In place: without an orientation to undo, exif_transpose would copy the whole picture.
             ImageOps.exif_transpose(img, in_place=True)
@@ -168,6 +174,12 @@ def prepare_image(
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
         raise CorruptImage("The picture is damaged or incomplete and cannot be read. Try another photo.") from exc
     return PreparedImage(image=rgb, source_format=source_format)
+
+
+def _too_many_pixels(width: int, height: int, limit: int) -> ImageTooLarge:
+    return ImageTooLarge(
+        f"The picture is too large ({width}×{height} pixels); the limit is {limit / 1e6:.0f} megapixels."
+    )
 
 
 def dct_scale(width: int, height: int, max_side: int | None, dct_range: tuple[float, float] | None) -> int | None:
