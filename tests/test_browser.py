@@ -139,3 +139,70 @@ def test_unbroken_long_words_stay_within_a_phone_screen(live_server, unbreakable
             " return p.left >= c.left && p.right <= c.right; }"
         )
         assert inside, price.inner_text()
+
+
+def test_a_photo_chosen_while_another_uploads_is_the_one_searched(
+    live_server, small_catalog: list[CatalogItem], phone
+) -> None:
+    """The first search is held on the way to the server while the shopper picks another photo. The second
+    request used to wait for the first and then read an input the first one's end had emptied: "Choose a photo
+    first" replaced the results, and the second photo was never searched."""
+    first, second = small_catalog[4], small_catalog[7]
+    page = phone
+    held: list[object] = []
+
+    def hold_the_first(route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # still on its way when the second photo is chosen
+
+    page.route(re.compile(r".*/search/$"), hold_the_first)
+    page.goto(live_server.url + "/")
+    page.set_input_files("#id_photo", str(first.picture))
+    for _ in range(300):
+        if held:
+            break
+        page.wait_for_timeout(50)  # lets Playwright hand the request to the route
+    assert held
+    page.set_input_files("#id_photo", str(second.picture))
+    page.wait_for_selector(".card", timeout=30_000)
+    assert page.locator(".card").first.locator(".card-name").inner_text() == second.product.name
+    assert page.locator("#results .error-box").count() == 0
+
+
+def test_back_to_the_form_shows_no_broken_preview(live_server, small_catalog: list[CatalogItem], phone) -> None:
+    """The form's preview is a blob: address; choosing a second photo revokes the first one's, so the form
+    restored by Back showed a broken picture."""
+    page = phone
+    page.goto(live_server.url + "/")
+    for item, wanted_cards in ((small_catalog[4], 1), (small_catalog[7], 1)):
+        page.set_input_files("#id_photo", str(item.picture))
+        page.wait_for_function(
+            "name => document.querySelector('.card .card-name')?.innerText === name", arg=item.product.name
+        )
+        assert page.locator(".card").count() >= wanted_cards
+    page.go_back()
+    page.go_back()
+    page.wait_for_function("() => location.pathname === '/'")
+    page.wait_for_timeout(300)  # htmx restores the page from its history cache
+    broken = page.evaluate(
+        "() => [...document.querySelectorAll('[data-preview]')]"
+        ".filter(img => !img.hidden && img.getAttribute('src') && img.naturalWidth === 0).length"
+    )
+    assert broken == 0
+
+
+def test_the_same_photo_can_be_chosen_again(live_server, small_catalog: list[CatalogItem], phone) -> None:
+    item = small_catalog[4]
+    page = phone
+    page.goto(live_server.url + "/")
+    page.set_input_files("#id_photo", str(item.picture))
+    page.wait_for_function("() => /^\\/s\\/\\d+\\/$/.test(location.pathname)")
+    first = page.evaluate("location.pathname")
+    with page.expect_file_chooser() as chooser:
+        page.click("label[for=id_photo]")
+    chooser.value.set_files(str(item.picture))  # the same file: "change" fires only on an input emptied first
+    page.wait_for_function(
+        "first => location.pathname !== first && /^\\/s\\/\\d+\\/$/.test(location.pathname)", arg=first
+    )

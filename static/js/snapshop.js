@@ -5,12 +5,13 @@
 
   function form() { return document.getElementById("photo-form"); }
 
+  var previewURL = null;  /* the chosen photo's blob: address; the one before it is revoked */
   function showPreview(file) {
     var img = document.querySelector("[data-preview]");
     if (!img || !file || !/^image\//.test(file.type || "")) { if (img) img.hidden = true; return; }
-    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
-    img.dataset.url = URL.createObjectURL(file);
-    img.src = img.dataset.url;
+    if (previewURL) URL.revokeObjectURL(previewURL);
+    previewURL = URL.createObjectURL(file);
+    img.src = previewURL;
     img.hidden = false;
   }
 
@@ -110,11 +111,19 @@
     if (target === "heading") target = document.getElementById("history-title");
     if (target && target.isConnected) target.focus();
   });
-  /* Let the same photo be chosen again after a search. */
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var f = form();
-    if (f && event.detail.elt === f) {
-      f.querySelectorAll("[data-photo-input]").forEach(function (input) { input.value = ""; });
+  /* Let the same photo be chosen again: the picker opens on an empty input, so choosing it fires "change".
+     Emptied here, not after each search: a photo chosen while another was uploading was emptied by the
+     first one's end before its own request read the form, and "Choose a photo first" replaced the results. */
+  document.addEventListener("click", function (event) {
+    var input = event.target;
+    if (input.matches && input.matches("[data-photo-input]")) input.value = "";
+  });
+  /* Back to a page whose preview showed a photo chosen since replaced: its blob: address is revoked. */
+  document.addEventListener("htmx:historyRestore", function () {
+    var img = document.querySelector("[data-preview]");
+    if (img && img.getAttribute("src") && img.getAttribute("src") !== previewURL) {
+      img.removeAttribute("src");
+      img.hidden = true;
     }
   });
 
