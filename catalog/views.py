@@ -6,7 +6,7 @@ from django.shortcuts import render
 from catalog.index import product_hit
 from catalog.models import Product
 from catalog.similar import similar_products
-from search.devices import device_kind
+from search.devices import device_of
 from search.forms import ERROR_MESSAGES
 
 
@@ -20,7 +20,7 @@ def product_detail(request: HttpRequest, sku_id: str) -> HttpResponse:
         # shopper who followed an old card or a deleted product's link. Say what happened instead.
         return render(request, "404.html", {"message": ERROR_MESSAGES["product_gone"]}, status=404)
     hit = product_hit(product, [image.url for image in product.images.all() if image.url])
-    device = device_kind(request.headers.get("user-agent", ""))
+    device = device_of(request)
     similar = cards_for(similar_products(product), device, start=101)  # ranks apart from any other cards
     return render(
         request,

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.middleware import HtmxDetails
 
-from search.devices import device_kind
+from search.devices import device_of
 from search.forms import PhotoForm
 from search.models import Search
 from search.recent import recent_searches
@@ -30,10 +30,6 @@ logger = logging.getLogger(__name__)
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-def device_of(request: HttpRequest) -> str:
-    return device_kind(request.headers.get("user-agent", ""))
 
 
 def page_context(request: HttpRequest, form: PhotoForm, results: Results | None) -> dict[str, object]:

@@ -19,6 +19,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url, retarget
 
 from catalog.models import Product
+from search.devices import device_of
 from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
 from search.models import Search
@@ -27,7 +28,7 @@ from search.refine import MAX_RESULTS, State, credible, facets, ordered, page_si
 from search.results import SERVICE_FAILURES, Results, cards_for, results_from_outcome, results_from_saved
 from search.services import SearchOutcome, run_search, stored_hits
 from search.sources import analyse, catalog_hits, hits_of_search, parse_region, photo_bytes, saved_region
-from search.views import HtmxHttpRequest, device_of, render_results, save_history
+from search.views import HtmxHttpRequest, render_results, save_history
 from vision.engine import Box
 
 logger = logging.getLogger(__name__)

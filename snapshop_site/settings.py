@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Pages with buy links are chosen by the User-Agent: their responses say so (Vary).
+    "search.devices.DeviceVaryMiddleware",
     # Inside sessions and the language: the page it renders has the site's header in the shopper's language.
     "snapshop_site.method_not_allowed.MethodNotAllowedPageMiddleware",
     # Last of the middleware that runs before the views: before CSRF's check reads the body.

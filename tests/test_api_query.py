@@ -379,3 +379,9 @@ def test_every_code_the_api_answers_is_in_the_openapi_enum_and_described(
     described = {int(line.split()[0]) for line in error_code["description"].splitlines() if line[:1].isdigit()}
     assert described == set(answered)
     assert "Retry-After" in document["paths"]["/snapshop/query"]["post"]["responses"]["200"]["headers"]
+
+
+def test_the_api_does_not_vary_on_the_user_agent(client: Client, key: str) -> None:
+    """Its answer has both links; only the pages that chose one for the device vary on it."""
+    response = client.post("/snapshop/query", {"key": key, "image": b64(jpeg())})
+    assert "User-Agent" not in response.get("Vary", "")

@@ -80,3 +80,8 @@ def test_more_than_a_hundred_matches_are_sorted_by_price_before_the_cut_and_said
     assert ">Widget 149</h3>" in html  # the cheapest, 150th by name
     assert "More than 100 products have these words; the first 100 are shown." in html
     assert "More than 100" not in client.get("/find/", {"q": "widget 007"}).content.decode()
+
+
+def test_the_results_vary_on_the_user_agent(client, small_catalog):
+    """Their buy links are chosen by it."""
+    assert "User-Agent" in client.get("/find/?q=" + small_catalog[0].product.name.split()[0])["Vary"]

@@ -101,6 +101,12 @@ def test_phone_buy_link_is_the_mobile_link(client, product):
     assert f'href="{product.detail_app_url}" target="_blank" rel="noopener"' in html
 
 
+def test_the_page_varies_on_the_user_agent(client, product):
+    """A cache must not give one device's buy link to the other."""
+    response = client.get(reverse("product", args=[product.sku_id]), headers={"user-agent": ANDROID})
+    assert "User-Agent" in response["Vary"]
+
+
 def test_no_buy_button_when_the_link_is_this_page(client, product):
     Product.objects.filter(pk=product.pk).update(detail_url="/p/100042/", detail_app_url="/p/100042/?view=app")
     assert 'class="button button-primary buy"' not in page(client, product)

@@ -79,6 +79,11 @@ def test_response_varies_on_hx_request(client, saved):
     assert "HX-Request" in client.get(url(saved))["Vary"]
 
 
+def test_response_varies_on_the_user_agent_that_chose_its_buy_links(client, saved):
+    vary = client.get(url(saved), headers={"user-agent": ANDROID})["Vary"]
+    assert "User-Agent" in [name.strip() for name in vary.split(",")]
+
+
 def test_failed_search_shows_its_message_with_200(client, db):
     session = client.session
     session.save()
