@@ -253,3 +253,17 @@ def test_one_blob_gives_one_subject_and_two_blobs_two() -> None:
     assert len(salient_boxes(fmap)) == 1
     fmap[:, 3:8, 8:11] = 0.9  # another blob, apart
     assert len(salient_boxes(fmap)) == 2
+
+
+def test_a_small_core_inside_its_subject_is_not_a_subject_of_its_own() -> None:
+    """A ball's bright side (a ninth of the ball's box) gave a second chip showing the same ball; a larger box
+    around two separate cores is a group, and the cores stay subjects of their own."""
+    from vision.regions import salient_boxes
+
+    fmap = np.zeros((4, 12, 12), np.float32)
+    fmap[:, 1:10, 1:10] = 0.5  # the ball ...
+    fmap[:, 4:7, 4:7] = 1.0  # ... and its bright side
+    assert salient_boxes(fmap) == [(1 / 12, 1 / 12, 10 / 12, 10 / 12)]
+    fmap[:, 2:4, 2:4] = 1.0  # a second core within the same halo: two things side by side
+    boxes = salient_boxes(fmap)
+    assert len(boxes) == 3 and (1 / 12, 1 / 12, 10 / 12, 10 / 12) in boxes

@@ -106,8 +106,29 @@ def salient_boxes(fmap: np.ndarray, limit: int = 5) -> list[tuple[float, float, 
             box = (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
             if not any(_same_subject(box, other) for _, other in found):
                 found.append((mass, box))
+    found = _without_lone_cores(found)
     found.sort(key=lambda item: -item[0])
     return [box for _, box in found[:limit]]
+
+
+def _without_lone_cores(
+    found: list[tuple[float, tuple[float, float, float, float]]],
+) -> list[tuple[float, tuple[float, float, float, float]]]:
+    """Drops a box that lies inside a larger one holding no other box: the strong core of one subject
+    (a ball's bright side inside the ball), however small beside it, was a chip of its own showing the same
+    thing. A larger box around two or more boxes is a group of subjects, and all of them stay."""
+    inside = {
+        i: [j for j, (_, small) in enumerate(found) if j != i and _nested(small, large)]
+        for i, (_, large) in enumerate(found)
+    }
+    lone = {nested[0] for nested in inside.values() if len(nested) == 1}
+    return [item for i, item in enumerate(found) if i not in lone]
+
+
+def _nested(small: tuple[float, float, float, float], large: tuple[float, float, float, float]) -> bool:
+    area_small = (small[2] - small[0]) * (small[3] - small[1])
+    area_large = (large[2] - large[0]) * (large[3] - large[1])
+    return 0 < area_small < area_large and _intersection(small, large) >= 0.9 * area_small
 
 
 def _components(mask: np.ndarray) -> np.ndarray:
