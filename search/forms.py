@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -34,10 +36,38 @@ ERROR_MESSAGES = {
 GENERIC_ERROR = _("The search could not be completed. Please try again.")
 
 
+# The engine's refusals that name sizes (vision.prepare), as every UI language can say them: without these a
+# Chinese page lost the sizes the English one gives ("图片太小。" for a 30×30 photo).
+DETAILED_MESSAGES = (
+    (
+        "too_small",
+        re.compile(
+            r"too small \((?P<width>\d+)×(?P<height>\d+) pixels\); its shorter side must be at least (?P<side>\d+)"
+        ),
+        _("The picture is too small (%(width)s×%(height)s pixels); its shorter side must be at least %(side)s pixels."),
+    ),
+    (
+        "too_large",
+        re.compile(r"too large \((?P<width>\d+)×(?P<height>\d+) pixels\); the limit is (?P<limit>\d+) megapixels"),
+        _("The picture is too large (%(width)s×%(height)s pixels); the limit is %(limit)s megapixels."),
+    ),
+    (
+        "too_large",
+        re.compile(r"file is too large \((?P<size>[\d.]+) MB\); the limit is (?P<limit>\d+) MB"),
+        _("The file is too large (%(size)s MB); the limit is %(limit)s MB."),
+    ),
+)
+
+
 def error_text(code: str, message: str = "") -> str:
-    """What to show the shopper for an error code (the detailed English message when the page is English)."""
+    """What to show the shopper for an error code (the detailed English message when the page is English; in
+    another language the engine's sizes where it named them, else the code's one sentence)."""
     if message and (get_language() or "en").startswith("en"):
         return message
+    for detailed_code, pattern, text in DETAILED_MESSAGES:
+        found = pattern.search(message) if code == detailed_code else None
+        if found:
+            return str(text) % found.groupdict()
     return str(ERROR_MESSAGES.get(code, message or GENERIC_ERROR))
 
 

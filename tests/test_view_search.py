@@ -264,6 +264,16 @@ def test_error_message_in_chinese(client, db):
     assert "这个文件不是图片" in response.content.decode()
 
 
+def test_a_chinese_page_gives_the_sizes_the_english_one_gives(client, db, settings):
+    """The engine's refusal names the photo's size and the limit; the Chinese page said only "图片太小。"."""
+    html = post(client, jpeg(30, 30), headers={"accept-language": "zh-CN"}).content.decode()
+    assert "图片太小（30×30 像素）；短边至少需要 48 像素。" in html
+    settings.SNAPSHOP_MAX_IMAGE_PIXELS = 1_000_000
+    big = encode(Image.new("RGB", (2000, 1000), "white"), "PNG")
+    html = post(client, big, name="big.png", headers={"accept-language": "zh-CN"}).content.decode()
+    assert "图片太大（2000×1000 像素）；上限为 1 百万像素。" in html
+
+
 def test_failed_search_is_still_saved(client, db):
     post(client, jpeg(40, 300))
     assert Search.objects.get().error_code == "too_small"
