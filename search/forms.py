@@ -51,11 +51,6 @@ DETAILED_MESSAGES = (
         re.compile(r"too large \((?P<width>\d+)×(?P<height>\d+) pixels\); the limit is (?P<limit>\d+) megapixels"),
         _("The picture is too large (%(width)s×%(height)s pixels); the limit is %(limit)s megapixels."),
     ),
-    (
-        "too_large",
-        re.compile(r"file is too large \((?P<size>[\d.]+) MB\); the limit is (?P<limit>\d+) MB"),
-        _("The file is too large (%(size)s MB); the limit is %(limit)s MB."),
-    ),
 )
 
 

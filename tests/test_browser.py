@@ -176,12 +176,12 @@ def test_back_to_the_form_shows_no_broken_preview(live_server, small_catalog: li
     restored by Back showed a broken picture."""
     page = phone
     page.goto(live_server.url + "/")
-    for item, wanted_cards in ((small_catalog[4], 1), (small_catalog[7], 1)):
+    for item in (small_catalog[4], small_catalog[7]):
         page.set_input_files("#id_photo", str(item.picture))
         page.wait_for_function(
             "name => document.querySelector('.card .card-name')?.innerText === name", arg=item.product.name
         )
-        assert page.locator(".card").count() >= wanted_cards
+        assert page.locator(".card").count() >= 1
     page.go_back()
     page.go_back()
     page.wait_for_function("() => location.pathname === '/'")

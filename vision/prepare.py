@@ -139,8 +139,9 @@ def prepare_image(
                 )
             width, height = img.size
             scaled = source_format in {"JPEG", "MPO"} and max_side is not None
-            if width * height > max_pixels * (JPEG_SCALED_ALLOWANCE if scaled else 1):
-                raise _too_many_pixels(width, height, max_pixels * (JPEG_SCALED_ALLOWANCE if scaled else 1))
+            header_limit = max_pixels * (JPEG_SCALED_ALLOWANCE if scaled else 1)
+            if width * height > header_limit:
+                raise _too_many_pixels(width, height, header_limit)
             if min(width, height) < min_side:
                 raise ImageTooSmall(
                     f"The picture is too small ({width}×{height} pixels); "

@@ -71,9 +71,10 @@ def _fallback_notice_of(failure: type[JuheError]) -> str:
     return fallback_notice(failure())
 
 
-def juhe_only_notice(local_error: SearchFailed) -> str:
+def juhe_only_notice(reason: str) -> str:
+    """`reason`: why the local engine failed, a sentence whose own full stop is dropped inside the brackets."""
     return _("Our own catalog is unavailable (%(reason)s); showing results from Juhe only.") % {
-        "reason": local_error.message.rstrip(".。")
+        "reason": reason.rstrip(".。")
     }
 
 
@@ -83,7 +84,7 @@ def fixed_juhe_only_notices() -> list[Callable[[], str]]:
 
 
 def _juhe_only_notice_of(text: str) -> str:
-    return juhe_only_notice(SearchFailed(_(text)))
+    return juhe_only_notice(_(text))
 
 
 def ask_juhe(photo: PreparedImage, *, limit: int, region: Box | None, flt: Filter | None) -> BackendAnswer:
@@ -138,7 +139,7 @@ def search_both(photo: PreparedImage, *, limit: int, region: Box | None, flt: Fi
         return local
     if juhe is not None:
         assert local_error is not None
-        juhe.notice = juhe_only_notice(local_error)
+        juhe.notice = juhe_only_notice(local_error.message)
         return juhe
     assert juhe_error is not None
     raise juhe_error
