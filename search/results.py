@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from catalog.models import product_path
@@ -40,6 +43,27 @@ class Card:
     @property
     def price(self) -> Decimal | None:
         return self.hit.sku_price
+
+    @property
+    def name(self) -> SafeString:
+        """The product's name, escaped once for the five places a card shows it."""
+        return conditional_escape(self.hit.sku_name)
+
+    @property
+    def price_value(self) -> str:
+        """The price as a machine reads it (a <data> value): never localised."""
+        return "" if self.price is None else str(self.price)
+
+    @property
+    def price_text(self) -> str:
+        """The price with two decimals, grouped as the active language groups them (the floatformat filter's "2g",
+        at a third of its cost)."""
+        return "" if self.price is None else number_format(self.price, 2, force_grouping=True)
+
+    @property
+    def crumbs(self) -> str:
+        """The category breadcrumb, cid1 › cid2 › cid3."""
+        return " › ".join(self.hit.category_path)
 
     @property
     def page_link(self) -> str:
