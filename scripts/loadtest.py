@@ -117,6 +117,7 @@ class Shopper(threading.Thread):
         self.schedule = schedule
         self.random = random.Random(seed)
         self.latencies: list[float] = []
+        self.by_rerank: dict[str, list[float]] = {"full": [], "quick": [], "light": []}  # answers with cards
         self.errors: Counter[str] = Counter()
         self.answered = 0
         self.busy = 0
@@ -169,11 +170,14 @@ class Shopper(threading.Thread):
             except (OSError, http.client.HTTPException) as exc:
                 self.errors[type(exc).__name__] += 1
                 continue
-            self.latencies.append((time.monotonic() - started) * 1000)
+            latency = (time.monotonic() - started) * 1000
+            self.latencies.append(latency)
             if status == 200 and b'class="card"' in content:
                 self.answered += 1
                 self.busy += BUSY_MARK in content
                 self.quick += QUICK_MARK in content
+                rerank = "light" if BUSY_MARK in content else "quick" if QUICK_MARK in content else "full"
+                self.by_rerank[rerank].append(latency)
             elif status == 200 and b'data-error-code="no_results"' in content:
                 self.answered += 1  # an answer too (and recorded)
                 self.empty += 1
@@ -256,6 +260,13 @@ def main() -> int:
         print(f"latency ms: p50 {percentile(latencies, 0.5):.0f}, p90 {percentile(latencies, 0.9):.0f}, "
               f"p99 {percentile(latencies, 0.99):.0f}, max {max(latencies):.0f}, "
               f"mean {statistics.mean(latencies):.0f}")  # fmt: skip
+    if answered:
+        # Which answers make the tail: a full re-rank under load costs several light ones' CPU.
+        tiers = {name: [ms for s in shoppers for ms in s.by_rerank[name]] for name in ("full", "quick", "light")}
+        print("latency ms by re-rank: " + "; ".join(
+            f"{name} {len(values)}, p50 {percentile(values, 0.5):.0f}, p99 {percentile(values, 0.99):.0f}"
+            for name, values in tiers.items() if values
+        ))  # fmt: skip
     ok = not errors
     if before is not None and after is not None:
         added = after - before

@@ -42,6 +42,12 @@ def test_every_search_is_answered_and_in_history(
     assert int(answered.group(1)) > 0
     assert Search.objects.count() == int(answered.group(1))  # each answer was a real, recorded search
     assert re.search(r"latency ms: p50 \d+", result.stdout)
+    # Every answer with cards is counted under the re-rank it had (full, quick or light), once.
+    tiers = re.search(r"latency ms by re-rank: (.*)", result.stdout)
+    assert tiers, result.stdout
+    counts = [int(n) for n in re.findall(r"(?:full|quick|light) (\d+), p50 \d+, p99 \d+", tiers.group(1))]
+    empty = re.search(r"with no results: (\d+)", result.stdout)
+    assert empty and sum(counts) == int(answered.group(1)) - int(empty.group(1)), result.stdout
 
 
 def test_it_refuses_a_server_that_is_not_on_loopback(tmp_path: Path) -> None:
