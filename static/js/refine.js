@@ -149,16 +149,45 @@
   document.addEventListener("DOMContentLoaded", function () { setUp(document); });
   document.addEventListener("htmx:load", function (event) { setUp(event.target || document); });
 
-  /* htmx keeps a copy of the page for the back button: keep it free of Cropper's own markup. */
+  /* htmx keeps a copy of the page for the back button: keep it free of Cropper's own markup and of the styles
+     set through the CSSOM here, which in the copy's HTML are inline style attributes that the CSP refuses
+     when the back button brings it back (a console error for each). */
   document.addEventListener("htmx:beforeHistorySave", function () {
     document.querySelectorAll("img[data-cropper]").forEach(function (img) {
       if (img.cropper) img.cropper.destroy();
+      img.removeAttribute("style");
       var figure = img.closest("[data-region-search]");
       if (figure) delete figure.dataset.boxReady;
     });
+    document.querySelectorAll(".chip-thumb img[data-box]").forEach(function (img) { img.removeAttribute("style"); });
     setTimeout(function () { setUp(document); }, 0);
   });
   document.addEventListener("htmx:historyRestore", function () { setUp(document); });
+
+  /* The refine form's text boxes (words, prices) search once the keyboard leaves them for something else,
+     not on each box's own change: tabbing from the lowest price to the highest searched at once, and the
+     answer replaced the form while the highest price was being typed, losing it. Enter searches at once
+     (the form's submit). */
+  var TEXT_FIELDS = "#refine input[type=search], #refine input[type=number]";
+  var pendingRefine = null;
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (!field.matches || !field.matches(TEXT_FIELDS)) return;
+    event.stopPropagation();  /* before htmx's "change" trigger on the form sees it */
+    pendingRefine = field.form;
+  }, true);
+  document.addEventListener("focusout", function (event) {
+    var form = pendingRefine;
+    var next = event.relatedTarget;
+    if (!form || !event.target.matches || !event.target.matches(TEXT_FIELDS)) return;
+    if (next && next.matches && next.matches(TEXT_FIELDS)) return;  /* still typing the refinement */
+    pendingRefine = null;
+    /* Once the focus has landed, so that the answer gives it back to the same control (see refocus). */
+    setTimeout(function () {
+      if (!form.isConnected) return;
+      if (typeof form.requestSubmit === "function") form.requestSubmit(); else htmx.trigger(form, "submit");
+    }, 0);
+  });
 
   /* Refining, and searching a part of the photo from the keyboard (the box's arrow keys, a chip), keep the
      keyboard where it was, so that the next arrow key moves the box again instead of scrolling the page;
@@ -169,6 +198,7 @@
     var elt = event.detail.elt;
     var active = document.activeElement;
     refocus = null;
+    if (elt && elt.closest && elt.closest("#refine")) pendingRefine = null;  /* this request carries the boxes */
     if (elt && elt.closest && active && active.closest) {
       if (elt.closest("#refine") && active.name && active.closest("#refine")) {
         refocus = "#refine [name='" + active.name + "']";

@@ -1,0 +1,100 @@
+"""Refining a result page in headless Chromium at phone width: typing both prices, where the page stays, and the
+back button's copy of the page within the CSP (QA19 #1, #2 and #7).
+
+Skipped with the reason printed when /usr/bin/chromium is absent (like tests/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import CatalogItem
+from tests.test_browser import CHROMIUM, SKIP_REASON
+from tests.test_browser_results import TIMEOUT, browser, page, search_with, two_products
+from tests.test_csp_browser import RECORD_VIOLATIONS
+
+__all__ = ["browser", "page"]  # the fixtures, shared with the result page's other browser tests
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
+]
+
+
+def settled(page) -> None:
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)  # htmx's settle and the focus set after it
+
+
+def test_both_prices_typed_in_turn_are_applied(live_server, small_catalog: list[CatalogItem], page, settings):
+    """Tabbing from the lowest price to the highest searched at once, and its answer replaced the form while the
+    highest was being typed: it was lost, and the keyboard with it."""
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
+    search_with(page, live_server.url, small_catalog[4].picture)
+    refines: list[str] = []
+    page.on("request", lambda request: refines.extend([request.url] if "min=" in request.url else []))
+    page.locator(".facets summary").click()
+    page.click("input[name=min]")
+    page.keyboard.type("1")
+    page.keyboard.press("Tab")
+    page.keyboard.type("1000", delay=80)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"min=1&max=1000"), timeout=TIMEOUT)
+    settled(page)
+
+    assert refines and all("max=1000" in url for url in refines), refines  # no search with the highest price half-typed
+    assert page.input_value("input[name=min]") == "1" and page.input_value("input[name=max]") == "1000"
+    assert page.evaluate("document.activeElement.name") == "max"
+
+
+def test_words_search_when_the_keyboard_moves_on(live_server, small_catalog: list[CatalogItem], page):
+    search_with(page, live_server.url, small_catalog[4].picture)
+    page.click("#refine input[name=q]")
+    page.keyboard.type(small_catalog[4].product.name.split()[0])
+    page.keyboard.press("Tab")
+    page.wait_for_url(re.compile(r"q=\w+"), timeout=TIMEOUT)
+    settled(page)
+    assert page.evaluate("document.activeElement.name") == "sort"  # where the Tab key took it
+
+
+def test_a_sort_keeps_the_results_in_view(live_server, small_catalog: list[CatalogItem], page):
+    """The browser's scroll anchoring held on to a node the swap removed and threw the page to its footer."""
+    search_with(page, live_server.url, small_catalog[4].picture)
+    settled(page)
+    where = "document.querySelector('[data-sort]').getBoundingClientRect().top"
+    before = page.evaluate(where)
+    page.focus("[data-sort]")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    after = page.evaluate(where)
+    assert 0 <= after < page.viewport_size["height"], f"the sort control went from {before} to {after} px"
+    assert abs(after - before) < 100, f"the sort control went from {before} to {after} px"
+
+
+def test_back_and_forward_raise_no_csp_violation(live_server, small_catalog: list[CatalogItem], page, tmp_path):
+    """htmx's copy of the page for the back button held the inline styles that the box (Cropper.js) and the chips
+    set through the CSSOM; brought back, each was refused by the CSP with a console error."""
+    page.context.add_init_script(RECORD_VIOLATIONS)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.extend([message.text] if "Content Security Policy" in message.text else []),
+    )
+    photo = two_products(small_catalog[2].picture, small_catalog[7].picture, tmp_path)
+    search_with(page, live_server.url, photo)
+    assert page.locator(".chip-thumb img").count() > 0  # the chips whose thumbnails are placed by script
+    page.select_option("[data-sort]", "price_asc")
+    page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    page.go_back()
+    page.wait_for_url(lambda url: "sort=" not in url, timeout=TIMEOUT)
+    settled(page)
+    page.go_forward()
+    page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    violations += page.evaluate("window.__csp || []")
+    assert not violations, violations
