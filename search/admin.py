@@ -171,6 +171,9 @@ class SearchAdmin(admin.ModelAdmin):
     ]
     exclude = ["photo", "thumbnail"]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Search]:
         return super().get_queryset(request).distinct()
 
@@ -188,7 +191,7 @@ class SearchAdmin(admin.ModelAdmin):
         if not search.photo:
             return "—"
         return format_html(
-            '<a href="{0}"><img src="{0}" alt="{1}" style="max-width:360px"></a>', search.photo.url, _("query photo")
+            '<a href="{0}"><img src="{0}" alt="{1}" class="search-photo"></a>', search.photo.url, _("query photo")
         )
 
     @admin.action(description=_("Export selected searches to CSV"))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -21,6 +22,7 @@ from search.models import Search
 from search.services import SearchOutcome, record_search
 from tests.conftest import CatalogItem
 from tests.images import encode, jpeg, textured
+from tests.test_csp_browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON
 from vision.prepare import prepare_image
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +35,7 @@ def admin_client_logged_in(client: Client) -> Client:
     return client
 
 
-def saved_search(name: str = "Red Mug") -> Search:
+def saved_search(name: str = "Red Mug", data: bytes | None = None) -> Search:
     outcome = SearchOutcome(
         backend="local",
         answered_by="local",
@@ -43,7 +45,7 @@ def saved_search(name: str = "Red Mug") -> Search:
         ],
         latency_ms=42,
     )
-    data = jpeg()
+    data = jpeg() if data is None else data
     outcome.photo = prepare_image(data)
     return record_search(outcome, data)
 
@@ -82,6 +84,37 @@ def test_detail_shows_photo_and_hits_in_rank_order(admin_client_logged_in: Clien
     assert search.photo.url in html
     assert html.index("Red Mug") < html.index("Blue Mug")
     assert "Home › Kitchen › Mugs" in html
+
+
+def drawn_sizes(live_server, path: str, selector: str) -> list[dict[str, float]]:
+    """The boxes headless Chromium draws `selector`'s elements in on an admin page, as a superuser sees it."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    client = Client()
+    client.force_login(User.objects.create_superuser("browser", "browser@example.com", "pw-for-tests"))
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+        boxes = [image.bounding_box() for image in page.locator(selector).all()]
+        browser.close()
+    assert boxes and all(boxes), f"nothing drawn for {selector} on {path}"
+    return boxes
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON)
+def test_the_search_page_draws_a_large_photo_at_most_360_px_wide_in_its_shape(live_server) -> None:
+    """QA: the photo had style="max-width:360px", which the CSP drops: a 1600 px photo overflowed the page."""
+    search = saved_search(data=jpeg(1600, 1200))
+    (box,) = drawn_sizes(live_server, reverse("admin:search_search_change", args=[search.pk]), "img.search-photo")
+    assert box["width"] == pytest.approx(360, abs=1)
+    assert box["height"] == pytest.approx(270, abs=1)
 
 
 def test_csv_export_neutralises_formulas(admin_client_logged_in: Client) -> None:
