@@ -184,7 +184,11 @@ class SearchAdmin(admin.ModelAdmin):
     def thumb(self, search: Search) -> str:
         if not search.thumbnail:
             return "—"
-        return format_html('<img src="{}" alt="{}" height="48" loading="lazy">', search.thumbnail.url, _("query photo"))
+        return format_html(
+            '<img src="{}" alt="{}" class="search-thumb" height="48" loading="lazy">',
+            search.thumbnail.url,
+            _("query photo"),
+        )
 
     @admin.display(description=_("photo"))
     def photo_preview(self, search: Search) -> str:

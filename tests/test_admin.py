@@ -117,6 +117,20 @@ def test_the_search_page_draws_a_large_photo_at_most_360_px_wide_in_its_shape(li
     assert box["height"] == pytest.approx(270, abs=1)
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON)
+def test_the_search_list_draws_every_thumbnail_within_the_same_small_box(live_server) -> None:
+    """QA: a panorama's 320x3 thumbnail, 48 px high, was drawn ~5,100 px wide and pushed the columns off screen."""
+    saved_search("Panorama", data=jpeg(10000, 100))
+    saved_search("Photo", data=jpeg(1600, 1200))
+    url = reverse("admin:search_search_changelist")
+    photo, panorama = drawn_sizes(live_server, url, "td.field-thumb img")  # newest first
+    assert panorama == {**panorama, "width": 96, "height": 48}
+    assert photo == {**photo, "width": 64, "height": 48}
+
+
 def test_csv_export_neutralises_formulas(admin_client_logged_in: Client) -> None:
     search = saved_search('=HYPERLINK("http://evil")')
     response = admin_client_logged_in.post(
