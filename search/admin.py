@@ -165,6 +165,8 @@ class SearchAdmin(admin.ModelAdmin):
         "upstream_request_id",
         "region",
         "filters",
+        "subjects",
+        "hints",
         "like_sku",
         "photo_width",
         "photo_height",

@@ -105,6 +105,25 @@ def drawn_sizes(live_server, path: str, selector: str) -> list[dict[str, float]]
     return boxes
 
 
+def test_a_search_is_a_record_no_field_of_it_can_be_edited(admin_client_logged_in: Client) -> None:
+    """QA: "Subjects found" and "Photo hints" were textareas, and any JSON typed in them was saved."""
+    search = saved_search()
+    Search.objects.filter(pk=search.pk).update(subjects=[[0.1, 0.1, 0.9, 0.9]], hints=["blurry"])
+    url = reverse("admin:search_search_change", args=[search.pk])
+    html = admin_client_logged_in.get(url).content.decode()
+    assert not re.search(r"<(textarea|input|select)\b[^>]*name=\"(?!csrfmiddlewaretoken|_|hits-)", html)
+    assert "[[0.1, 0.1, 0.9, 0.9]]" in html and "[&quot;blurry&quot;]" in html  # still shown
+    typed = {"subjects": "[[0, 0, 1, 1]]", "hints": '["edited"]', "like_sku": "x", "error_code": "edited"}
+    inline = {"hits-TOTAL_FORMS": 2, "hits-INITIAL_FORMS": 2, "hits-MIN_NUM_FORMS": 0, "hits-MAX_NUM_FORMS": 1000}
+    hits = {f"hits-{i}-id": hit.pk for i, hit in enumerate(search.hits.order_by("rank"))}
+    hits |= {f"hits-{i}-search": search.pk for i in range(2)}
+    response = admin_client_logged_in.post(url, {**typed, **inline, **hits, "_save": "Save"})
+    assert response.status_code == 302
+    search.refresh_from_db()
+    assert search.subjects == [[0.1, 0.1, 0.9, 0.9]] and search.hints == ["blurry"]
+    assert search.like_sku == "" and search.error_code == ""
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(120)
