@@ -275,3 +275,5 @@ MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddlewar
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") + 1, "search.ratelimit.RateLimitMiddleware"
 )
+# A stale CSRF token (the shopper logged in elsewhere, cleared cookies): a page that says to reload, not Django's.
+CSRF_FAILURE_VIEW = "snapshop_site.csrf_failure.csrf_failure"

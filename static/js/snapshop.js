@@ -127,7 +127,7 @@
     }
   });
 
-  /* Statuses htmx does not swap (403, 413 from a proxy, 500...) and lost connections: say so in the results area. */
+  /* Statuses htmx does not swap (413 from a proxy, 500...) and lost connections: say so in the results area. */
   function showMessage(text) {
     var results = document.getElementById("results");
     if (!results) return;
