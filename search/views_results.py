@@ -107,8 +107,11 @@ def answer(request: HtmxHttpRequest, outcome: SearchOutcome, data: bytes, parent
         results = results_from_outcome(outcome, None, device)
         results.cards = results.cards[: page_size()]
         return render_results(request, PhotoForm(), results)
-    if (parent is not None or request.POST.get("sku")) and not request.htmx:
-        return redirect("search_detail", saved.pk)  # a plain form (history's "search again"): the permalink
+    if not request.htmx and (parent is not None or request.POST.get("sku") or outcome.ok):
+        # A plain form gets the permalink (POST/redirect/GET): a reload must not upload the photo again and make
+        # a second search, and the address can be kept. A photo refused or matching nothing is answered here, with
+        # its status, its message beside the form to try another.
+        return redirect("search_detail", saved.pk)
     # The hits just written, as reading them back would give them (no second round trip for the first page).
     results = refined_results(request, saved, State(), hits=stored_hits(outcome))
     response = render_results(request, PhotoForm(), results, status=results.status)

@@ -134,7 +134,8 @@ def test_result_page_with_juhe_shaped_hits(url: str, monkeypatch) -> None:
 
     for headers in ({}, {"HX-Request": "true"}):
         photo = SimpleUploadedFile("p.jpg", jpeg(160, 120), content_type="image/jpeg")
-        response = client.post("/search/", {"photo": photo}, headers=headers)
+        # Without htmx the POST is redirected to the saved search's page: that page is the one to check.
+        response = client.post("/search/", {"photo": photo}, headers=headers, follow=True)
         assert response.status_code == 200
         html = response.content.decode()
         assert 'class="card"' in html
@@ -163,7 +164,7 @@ def test_juhe_picture_urls_are_http_only(url: str, monkeypatch) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     photo = SimpleUploadedFile("p.jpg", jpeg(160, 120), content_type="image/jpeg")
-    html = Client().post("/search/", {"photo": photo}).content.decode()
+    html = Client().post("/search/", {"photo": photo}, follow=True).content.decode()  # to the saved search's page
     assert 'class="card"' in html
     assert_safe(html, pictures=True)
 

@@ -27,9 +27,10 @@ def post(
     user_agent: str = DESKTOP,
     name: str = "photo.jpg",
     headers: dict[str, str] | None = None,
+    follow: bool = False,
 ):
     extra = {"user-agent": user_agent, **(HTMX if htmx else {}), **(headers or {})}
-    return client.post(URL, {"photo": upload(data, name)}, headers=extra)
+    return client.post(URL, {"photo": upload(data, name)}, headers=extra, follow=follow)
 
 
 def picture_of(item: CatalogItem) -> bytes:
@@ -65,11 +66,28 @@ def test_htmx_post_pushes_the_saved_search_url(client, small_catalog):
     assert response.headers["HX-Push-Url"] == reverse("search_detail", args=[Search.objects.get().pk])
 
 
-def test_plain_post_returns_the_whole_page_with_results(client, small_catalog):
+def test_plain_post_redirects_to_the_saved_search(client, small_catalog):
+    """Without JS the results are the search's permalink (POST/redirect/GET): a reload does not upload the photo
+    again, and the address can be bookmarked."""
     response = post(client, picture_of(small_catalog[1]), htmx=False)
+    saved = Search.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("search_detail", args=[saved.pk])
+    page = client.get(response["Location"])  # with the session cookie the POST set: the search is this session's
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert html.startswith("<!doctype html>") and 'id="photo-form"' in html
+    assert f">{small_catalog[1].product.name}</h3>" in cards(html)[0]
+    client.get(response["Location"])  # a reload is a GET of the permalink: no second search
+    assert Search.objects.count() == 1
+
+
+def test_plain_post_of_a_refused_photo_answers_in_place(client, db):
+    """A refused photo is not redirected: the page answering the POST has the message, its status and the form."""
+    response = post(client, jpeg(40, 300), htmx=False)
     html = response.content.decode()
-    assert response.status_code == 200
-    assert html.startswith("<!doctype html>") and 'id="photo-form"' in html and cards(html)
+    assert response.status_code == 422 and error_box(response) == "too_small"
+    assert html.startswith("<!doctype html>") and 'id="photo-form"' in html
+    assert "The picture is too small (40×300 pixels); its shorter side must be at least 48 pixels." in html
 
 
 def test_desktop_gets_the_pc_link(client, small_catalog):
@@ -318,7 +336,7 @@ def test_language_switcher_returns_to_the_saved_search(client, small_catalog):
 
 
 def test_language_switcher_of_a_plain_form_search_returns_to_it(client, small_catalog):
-    """Without JS the results come as a whole page in answer to the POST: switching language keeps them."""
-    html = post(client, picture_of(small_catalog[1]), htmx=False).content.decode()
+    """Without JS the POST is redirected to the results' permalink: switching language there keeps them."""
+    html = post(client, picture_of(small_catalog[1]), htmx=False, follow=True).content.decode()
     pk = Search.objects.get().pk
     assert f'<input type="hidden" name="next" id="language-next" value="/s/{pk}/">' in html
