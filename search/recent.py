@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import gettext
 
 from catalog.cards import column, column_converters, stored_url, table
 from search.models import Search, SearchHit
 
 RECENT_COUNT = 8
+JUST_NOW = timedelta(minutes=1)  # timesince's smallest unit: under it, it says "0 minutes"
 
 
 @dataclass
@@ -34,6 +37,15 @@ class RecentSearch:
         """As the template's `created|date:'c'` writes it (in the current time zone), at a sixth of its cost."""
         aware = settings.USE_TZ and timezone.is_aware(self.created)
         return (timezone.localtime(self.created) if aware else self.created).isoformat()
+
+    @property
+    def ago(self) -> str:
+        """How long ago the search was made, as the list reads it: "5 minutes ago", or "just now" where timesince
+        would say "0 minutes" (a search of the last minute, or one stamped a little ahead by a clock)."""
+        now = datetime.now(self.created.tzinfo if timezone.is_aware(self.created) else None)
+        if now - self.created < JUST_NOW:
+            return gettext("just now")
+        return gettext("%(ago)s ago") % {"ago": timesince(self.created, now)}
 
 
 def recent_searches(request: HttpRequest) -> list[RecentSearch]:

@@ -174,3 +174,32 @@ def test_recent_searches_are_the_sessions_newest_eight_with_a_photo(client):
     url = reverse("search_detail", args=[made[10].pk])
     assert f'<a href="{url}" hx-get="{url}" hx-target="#results"' in html
     assert f'<time datetime="{recent[0].created_iso}">' in html
+
+
+def recent_time(client, created_ago, language: str = "en") -> str:
+    """The time the recent list shows for a search of this session made `created_ago` before now."""
+    from django.utils import timezone
+
+    session = client.session
+    session.save()
+    search = Search.objects.create(session_key=session.session_key, thumbnail="searches/thumbs/one.jpg")
+    Search.objects.filter(pk=search.pk).update(created=timezone.now() - created_ago)
+    html = client.get(reverse("home"), headers={"accept-language": language}).content.decode()
+    match = re.search(r'<time datetime="[^"]+">([^<]*)</time>', html)
+    assert match, html
+    return match.group(1)
+
+
+@pytest.mark.parametrize(("language", "text"), [("en", "just now"), ("zh-CN", "刚刚")])
+def test_a_search_of_the_last_minute_was_made_just_now(client, language, text):
+    """Not "0 minutes ago" (timesince's smallest unit is the minute)."""
+    from datetime import timedelta
+
+    assert recent_time(client, timedelta(seconds=20), language) == text
+
+
+@pytest.mark.parametrize(("language", "text"), [("en", "5\xa0minutes ago"), ("zh-CN", "5\xa0分钟前")])
+def test_an_older_search_says_how_long_ago(client, language, text):
+    from datetime import timedelta
+
+    assert recent_time(client, timedelta(minutes=5, seconds=10), language) == text
