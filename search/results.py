@@ -131,6 +131,20 @@ class Results:
         return 503 if self.service_failed else ERROR_STATUS.get(self.error_code, 422)
 
     @property
+    def title(self) -> str:
+        """The page's <title>, what was searched: the words, the product "more like this" was asked of, or the
+        shopper's photo (a saved search); the site's own when nothing was searched (a refusal, an empty query)."""
+        if self.textual and self.state.q:
+            searched = gettext("“%(words)s”") % {"words": self.state.q}
+        elif self.photo is not None and self.photo.product_name:
+            searched = gettext("Products like “%(name)s”") % {"name": self.photo.product_name}
+        elif self.search is not None:
+            searched = gettext("Results for your photo")
+        else:
+            return gettext("SnapShop — search by photo")
+        return f"{searched} — SnapShop"  # as the product page and the status pages end theirs
+
+    @property
     def thumbnail_url(self) -> str:
         return self.search.thumbnail.url if self.search and self.search.thumbnail else ""
 

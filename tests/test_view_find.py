@@ -85,3 +85,27 @@ def test_more_than_a_hundred_matches_are_sorted_by_price_before_the_cut_and_said
 def test_the_results_vary_on_the_user_agent(client, small_catalog):
     """Their buy links are chosen by it."""
     assert "User-Agent" in client.get("/find/?q=" + small_catalog[0].product.name.split()[0])["Vary"]
+
+
+def title(html: str) -> str:
+    return html[html.index("<title>") + len("<title>") : html.index("</title>")]
+
+
+def test_the_page_is_titled_with_the_words(client, small_catalog):
+    assert title(client.get("/find/", {"q": "camera"}).content.decode()) == "“camera” — SnapShop"
+    zh = client.get("/find/", {"q": "camera"}, headers={"accept-language": "zh-CN"}).content.decode()
+    assert title(zh) == "“camera” — SnapShop"
+
+
+def test_the_words_in_the_title_are_escaped(client, db):
+    html = client.get("/find/", {"q": "<b>&"}).content.decode()
+    assert title(html) == "“&lt;b&gt;&amp;” — SnapShop"
+
+
+def test_htmx_fragment_carries_the_title(client, small_catalog):
+    html = client.get("/find/", {"q": "camera"}, headers=HTMX).content.decode()
+    assert "<title>“camera” — SnapShop</title>" in html
+
+
+def test_no_words_keep_the_sites_title(client, db):
+    assert title(client.get("/find/", {"q": ""}).content.decode()) == "SnapShop — search by photo"

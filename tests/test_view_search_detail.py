@@ -185,3 +185,31 @@ def test_a_both_notice_that_our_catalog_failed_is_shown_in_the_page_s_language(
     )
     assert "本站商品目录" not in english
     assert search.notice in client.get(url(search), headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
+
+
+def title(html: str) -> str:
+    return html[html.index("<title>") + len("<title>") : html.index("</title>")]
+
+
+@pytest.mark.parametrize(
+    ("language", "text"), [("en", "Results for your photo — SnapShop"), ("zh-CN", "你的照片的搜索结果 — SnapShop")]
+)
+def test_the_page_is_titled_as_a_photo_search(client, saved, language, text):
+    """Not the home page's "SnapShop — search by photo": a tab, a bookmark and history tell the pages apart."""
+    html = client.get(url(saved), headers={"accept-language": language}).content.decode()
+    assert title(html) == text and html.count("<title>") == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "text"), [("en", "Products like “{}” — SnapShop"), ("zh-CN", "与“{}”相似的商品 — SnapShop")]
+)
+def test_a_more_like_this_search_is_titled_with_the_product(client, small_catalog, language, text):
+    product = small_catalog[3].product
+    page = client.post("/search/", {"sku": product.sku_id}, headers={"accept-language": language}, follow=True)
+    assert title(page.content.decode()) == text.format(product.name)
+
+
+def test_htmx_fragment_carries_the_title_for_the_tab(client, saved):
+    """htmx sets document.title from a <title> at the root of the swapped response (ignoreTitle is false)."""
+    html = client.get(url(saved), headers=HTMX).content.decode()
+    assert not html.startswith("<!doctype") and "<title>Results for your photo — SnapShop</title>" in html
