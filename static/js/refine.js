@@ -189,6 +189,17 @@
     }, 0);
   });
 
+  /* The results replaced whole (refining, a facet, a photo) are taken out of the scroll anchoring meanwhile: see
+     #results.replacing in snapshop.css. */
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "results") target.classList.add("replacing");
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "results") target.classList.remove("replacing");
+  });
+
   /* Refining, and searching a part of the photo from the keyboard (the box's arrow keys, a chip), keep the
      keyboard where it was, so that the next arrow key moves the box again instead of scrolling the page;
      "show more" moves it to the first new card. */
