@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.middleware import HtmxDetails
 
 from search.devices import device_of
-from search.forms import PhotoForm
+from search.forms import PhotoForm, too_large_message
 from search.models import Search
 from search.recent import recent_searches
 from search.refine import MAX_RESULTS
@@ -39,6 +39,7 @@ def page_context(request: HttpRequest, form: PhotoForm, results: Results | None)
         "recent": recent_searches(request),
         "device": device_of(request),
         "max_upload_bytes": settings.SNAPSHOP_MAX_UPLOAD_BYTES,
+        "too_large_message": too_large_message(),  # what the page says at once, before uploading, as the server would
     }
 
 

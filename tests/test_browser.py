@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CatalogItem
+from tests.images import jpeg
 from tests.ui_fixtures import ANDROID, english_afterwards  # noqa: F401 (autouse fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -95,6 +96,24 @@ def test_a_file_that_is_not_a_photo_shows_the_message_in_place(live_server, db, 
     alert = page.wait_for_selector("#results .error-box[role=alert]", timeout=30_000)
     assert "not a picture" in alert.inner_text()
     assert page.locator("#photo-form").is_visible()  # still on the page, ready for another photo
+
+
+def test_a_file_over_the_limit_is_refused_at_once_as_the_server_words_it(live_server, db, phone, settings) -> None:
+    """The page refuses a file over the upload limit before sending it, in the server's own words and with its
+    heading (it said "The file is too large; the limit is ..." without a heading, the server something else)."""
+    from search.forms import too_large_message
+
+    settings.SNAPSHOP_MAX_UPLOAD_BYTES = 10_000
+    page = phone
+    posts: list[str] = []
+    page.on("request", lambda request: posts.extend([request.url] if request.method == "POST" else []))
+    page.goto(live_server.url + "/")
+    page.set_input_files("#id_photo", files=[{"name": "big.jpg", "mimeType": "image/jpeg", "buffer": jpeg(900, 900)}])
+    alert = page.wait_for_selector("#results .error-box[role=alert]", timeout=30_000)
+    lines = [line for line in alert.inner_text().splitlines() if line.strip()]
+    assert lines == ["We could not use this photo", too_large_message()]
+    assert page.evaluate("document.activeElement.id") == "results-title"
+    assert not posts  # refused before any upload
 
 
 LONG_WORD = "Supercalifragilisticexpialidocious" * 3  # 102 letters, no place to break a line

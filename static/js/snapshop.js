@@ -37,7 +37,7 @@
       return max && input.files && input.files.length && input.files[0].size > max;
     });
     if (tooLarge) {  /* say so at once instead of uploading megabytes the server will refuse */
-      showMessage(f.dataset.tooLarge);
+      showMessage(f.dataset.tooLarge, f.dataset.tooLargeTitle);
       f.querySelectorAll("[data-photo-input]").forEach(function (input) { input.value = ""; });
       return;
     }
@@ -127,17 +127,28 @@
     }
   });
 
-  /* Statuses htmx does not swap (413 from a proxy, 500...) and lost connections: say so in the results area. */
-  function showMessage(text) {
+  /* Statuses htmx does not swap (413 from a proxy, 500...) and lost connections: say so in the results area.
+     With a title, as the server's refusals read (a file over the limit, refused before it is sent). */
+  function showMessage(text, title) {
     var results = document.getElementById("results");
     if (!results) return;
     var box = document.createElement("div");
     box.className = "error-box";
     box.setAttribute("role", "alert");
+    var heading = null;
+    if (title) {
+      heading = document.createElement("h2");
+      heading.className = "results-title";
+      heading.id = "results-title";
+      heading.tabIndex = -1;
+      heading.textContent = title;
+      box.appendChild(heading);
+    }
     var p = document.createElement("p");
     p.textContent = text || "Error";
     box.appendChild(p);
     results.replaceChildren(box);
+    if (heading) heading.focus();
   }
   function showError(key) { showMessage(document.body.dataset[key]); }
   document.addEventListener("htmx:responseError", function () { showError("errorGeneric"); });
