@@ -21,7 +21,10 @@ EXPIRED_CODE = "page_expired"
 
 
 def expired_message() -> str:
-    return gettext("This page has expired, so it could not be sent. Reload the page and try again.")
+    return gettext(
+        "Your browser sent a form that is out of date (after signing in or out in another tab, or clearing "
+        "cookies). Reload the page and try again."
+    )
 
 
 def page_to_reload(request: HttpRequest) -> str:

@@ -12,7 +12,10 @@ from tests.ui_fixtures import HTMX, english_afterwards  # noqa: F401 (autouse fi
 
 pytestmark = pytest.mark.django_db
 
-EXPIRED = "This page has expired, so it could not be sent. Reload the page and try again."
+EXPIRED = (
+    "Your browser sent a form that is out of date (after signing in or out in another tab, or clearing "
+    "cookies). Reload the page and try again."
+)
 
 
 @pytest.fixture
