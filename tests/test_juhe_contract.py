@@ -47,7 +47,7 @@ def own_server(settings, live_server, transactional_db) -> str:
 def search_page(client: Client, data: bytes) -> str:
     upload = io.BytesIO(data)
     upload.name = "photo.jpg"
-    response = client.post("/search/", {"photo": upload})
+    response = client.post("/search/", {"photo": upload}, follow=True)  # a plain form lands on the saved search
     assert response.status_code in {200, 422}, response.status_code
     return response.content.decode()
 
