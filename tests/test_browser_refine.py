@@ -50,6 +50,45 @@ def test_both_prices_typed_in_turn_are_applied(live_server, small_catalog: list[
     assert page.evaluate("document.activeElement.name") == "max"
 
 
+def test_a_price_then_a_category_applies_both_in_one_search(
+    live_server, small_catalog: list[CatalogItem], page, settings
+):
+    """Leaving a price box for a category link searched twice, and the later answer (the price alone) won."""
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
+    search_with(page, live_server.url, small_catalog[4].picture)
+    refines: list[str] = []
+    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
+    page.locator(".facets summary").click()
+    page.click("input[name=min]")
+    page.keyboard.type("1")
+    facet = page.locator("a.facet").first
+    category = facet.get_attribute("data-facet")
+    facet.click()
+    page.wait_for_url(re.compile(r"cid1="), timeout=TIMEOUT)
+    settled(page)
+
+    assert len(refines) == 1 and "min=1" in refines[0] and "cid1=" in refines[0], refines
+    assert "min=1" in page.url and page.input_value("input[name=min]") == "1"
+    assert all(category in text for text in page.locator("#grid .crumbs").all_inner_texts())
+
+
+def test_a_price_then_a_checkbox_is_one_search(live_server, small_catalog: list[CatalogItem], page, settings):
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
+    search_with(page, live_server.url, small_catalog[4].picture)
+    refines: list[str] = []
+    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
+    page.locator(".facets summary").click()
+    page.click("input[name=min]")
+    page.keyboard.type("1")
+    page.locator("[data-self]").click()
+    page.wait_for_url(re.compile(r"self=1"), timeout=TIMEOUT)
+    settled(page)
+    page.wait_for_timeout(500)  # past the grace a second search would have waited for
+
+    assert len(refines) == 1 and "min=1" in refines[0], refines
+    assert page.input_value("input[name=min]") == "1" and page.is_checked("[data-self]")
+
+
 def test_words_search_when_the_keyboard_moves_on(live_server, small_catalog: list[CatalogItem], page):
     search_with(page, live_server.url, small_catalog[4].picture)
     page.click("#refine input[name=q]")

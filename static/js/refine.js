@@ -167,9 +167,14 @@
   /* The refine form's text boxes (words, prices) search once the keyboard leaves them for something else,
      not on each box's own change: tabbing from the lowest price to the highest searched at once, and the
      answer replaced the form while the highest price was being typed, losing it. Enter searches at once
-     (the form's submit). */
+     (the form's submit). Leaving them for another control (a checkbox, a category, "show more") waits a
+     moment for that control's own search, which then goes alone: a second search racing it lost the category
+     (the later answer won) or doubled the work. A category link's search carries the typed boxes
+     (htmx:configRequest below); a checkbox or the sort, being in the form, send them anyway. */
   var TEXT_FIELDS = "#refine input[type=search], #refine input[type=number]";
+  var OTHER_CONTROL_GRACE = 300;  /* ms: from mousedown, where focus moves, to the click that searches */
   var pendingRefine = null;
+  var refineTimer = null;
   document.addEventListener("change", function (event) {
     var field = event.target;
     if (!field.matches || !field.matches(TEXT_FIELDS)) return;
@@ -181,12 +186,24 @@
     var next = event.relatedTarget;
     if (!form || !event.target.matches || !event.target.matches(TEXT_FIELDS)) return;
     if (next && next.matches && next.matches(TEXT_FIELDS)) return;  /* still typing the refinement */
-    pendingRefine = null;
+    clearTimeout(refineTimer);
     /* Once the focus has landed, so that the answer gives it back to the same control (see refocus). */
-    setTimeout(function () {
-      if (!form.isConnected) return;
+    refineTimer = setTimeout(function () {
+      refineTimer = null;
+      if (pendingRefine !== form || !form.isConnected) return;  /* another search went meanwhile */
+      pendingRefine = null;
       if (typeof form.requestSubmit === "function") form.requestSubmit(); else htmx.trigger(form, "submit");
-    }, 0);
+    }, next ? OTHER_CONTROL_GRACE : 0);
+  });
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    var form = elt && elt.closest ? elt.closest("#refine") : null;
+    if (!form || elt === form || event.detail.verb !== "get") return;
+    var url = new URL(event.detail.path, location.href);
+    form.querySelectorAll("input[type=search], input[type=number]").forEach(function (field) {
+      if (field.name) url.searchParams.set(field.name, field.value);
+    });
+    event.detail.path = url.pathname + url.search;
   });
 
   /* The results replaced whole (refining, a facet, a photo) are taken out of the scroll anchoring meanwhile: see
@@ -209,7 +226,8 @@
     var elt = event.detail.elt;
     var active = document.activeElement;
     refocus = null;
-    if (elt && elt.closest && elt.closest("#refine")) pendingRefine = null;  /* this request carries the boxes */
+    pendingRefine = null;  /* a search has gone: a refine's carries the boxes, another's starts afresh */
+    clearTimeout(refineTimer);
     if (elt && elt.closest && active && active.closest) {
       if (elt.closest("#refine") && active.name && active.closest("#refine")) {
         refocus = "#refine [name='" + active.name + "']";
