@@ -12,7 +12,13 @@ import pytest
 
 from tests.conftest import CatalogItem
 from tests.test_browser import CHROMIUM, SKIP_REASON
-from tests.test_browser_results import TIMEOUT, browser, page, search_with, two_products
+from tests.test_browser_results import (
+    TIMEOUT,
+    browser,
+    page,
+    search_with,
+    two_products,
+)
 from tests.test_csp_browser import RECORD_VIOLATIONS
 
 __all__ = ["browser", "page"]  # the fixtures, shared with the result page's other browser tests
@@ -134,6 +140,29 @@ def test_back_and_forward_raise_no_csp_violation(live_server, small_catalog: lis
     settled(page)
     page.go_forward()
     page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    violations += page.evaluate("window.__csp || []")
+    assert not violations, violations
+
+
+def test_the_back_button_copies_no_style_attribute(live_server, small_catalog: list[CatalogItem], page):
+    """htmx's settle copied each element's style attribute onto the element with its id in the page brought back
+    (attributesToSettle). A page's scripts style elements through the CSSOM (the box, the chips; a region searched
+    on a page brought back left style attributes on the photo form's inputs): copied as attributes, the CSP
+    refused each, three console errors or more on a Forward."""
+    page.context.add_init_script(RECORD_VIOLATIONS)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.extend([message.text] if "Content Security Policy" in message.text else []),
+    )
+    search_with(page, live_server.url, small_catalog[4].picture)
+    page.select_option("[data-sort]", "price_asc")
+    page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    page.evaluate("document.getElementById('id_photo').style.outlineWidth = '2px'")  # as a script may
+    page.go_back()
+    page.wait_for_url(lambda url: "sort=" not in url, timeout=TIMEOUT)
     settled(page)
     violations += page.evaluate("window.__csp || []")
     assert not violations, violations
