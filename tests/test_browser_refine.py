@@ -7,6 +7,7 @@ Skipped with the reason printed when /usr/bin/chromium is absent (like tests/tes
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -35,16 +36,23 @@ def settled(page) -> None:
     page.wait_for_timeout(300)  # htmx's settle and the focus set after it
 
 
+def refines_after_lowest_price(page, url: str, photo: Path, price: str) -> list[str]:
+    """A search with the photo, then `price` typed into the lowest price box (focus left in it): the URLs of the
+    result-page searches from then on, filled as they go."""
+    search_with(page, url, photo)
+    refines: list[str] = []
+    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
+    page.locator(".facets summary").click()
+    page.click("input[name=min]")
+    page.keyboard.type(price)
+    return refines
+
+
 def test_both_prices_typed_in_turn_are_applied(live_server, small_catalog: list[CatalogItem], page, settings):
     """Tabbing from the lowest price to the highest searched at once, and its answer replaced the form while the
     highest was being typed: it was lost, and the keyboard with it."""
     settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
-    search_with(page, live_server.url, small_catalog[4].picture)
-    refines: list[str] = []
-    page.on("request", lambda request: refines.extend([request.url] if "min=" in request.url else []))
-    page.locator(".facets summary").click()
-    page.click("input[name=min]")
-    page.keyboard.type("1")
+    refines = refines_after_lowest_price(page, live_server.url, small_catalog[4].picture, "1")
     page.keyboard.press("Tab")
     page.keyboard.type("1000", delay=80)
     page.keyboard.press("Enter")
@@ -61,12 +69,7 @@ def test_a_price_then_a_category_applies_both_in_one_search(
 ):
     """Leaving a price box for a category link searched twice, and the later answer (the price alone) won."""
     settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
-    search_with(page, live_server.url, small_catalog[4].picture)
-    refines: list[str] = []
-    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
-    page.locator(".facets summary").click()
-    page.click("input[name=min]")
-    page.keyboard.type("1")
+    refines = refines_after_lowest_price(page, live_server.url, small_catalog[4].picture, "1")
     facet = page.locator("a.facet").first
     category = facet.get_attribute("data-facet")
     facet.click()
@@ -80,12 +83,7 @@ def test_a_price_then_a_category_applies_both_in_one_search(
 
 def test_a_price_then_a_checkbox_is_one_search(live_server, small_catalog: list[CatalogItem], page, settings):
     settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
-    search_with(page, live_server.url, small_catalog[4].picture)
-    refines: list[str] = []
-    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
-    page.locator(".facets summary").click()
-    page.click("input[name=min]")
-    page.keyboard.type("1")
+    refines = refines_after_lowest_price(page, live_server.url, small_catalog[4].picture, "1")
     page.locator("[data-self]").click()
     page.wait_for_url(re.compile(r"self=1"), timeout=TIMEOUT)
     settled(page)
