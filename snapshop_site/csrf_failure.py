@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 
 from search.results import Results
+from search.views import HtmxHttpRequest
 
 EXPIRED_CODE = "page_expired"
 
@@ -27,11 +28,10 @@ def expired_message() -> str:
     )
 
 
-def page_to_reload(request: HttpRequest) -> str:
+def page_to_reload(request: HtmxHttpRequest) -> str:
     """The shopper's page as a path on this site: htmx names it (HX-Current-URL), a plain form's browser sends
     it as the Referer. Both are the client's word, so another site's address is not linked to: "" then."""
-    is_htmx = request.headers.get("HX-Request") == "true"
-    url = request.headers.get("HX-Current-URL" if is_htmx else "Referer", "")
+    url = (request.htmx.current_url if request.htmx else request.headers.get("Referer")) or ""
     if not url or not url_has_allowed_host_and_scheme(url, {request.get_host()}, require_https=request.is_secure()):
         return ""
     split = urlsplit(url)
@@ -39,10 +39,10 @@ def page_to_reload(request: HttpRequest) -> str:
     return urlunsplit(("", "", path, split.query, ""))
 
 
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+def csrf_failure(request: HtmxHttpRequest, reason: str = "") -> HttpResponse:
     """403 with the message: the error fragment for htmx (base.html swaps 403 like the other errors), else a page."""
     results = Results(cards=[], error_code=EXPIRED_CODE, error_message=expired_message())
     context = {"results": results, "reload_url": page_to_reload(request)}
-    if request.headers.get("HX-Request") == "true":
+    if request.htmx:
         return render(request, "search/_error.html", context, status=403)
     return render(request, "403_csrf.html", context, status=403)
