@@ -120,8 +120,6 @@ class Shopper(threading.Thread):
         self.by_rerank: dict[str, list[float]] = {"full": [], "quick": [], "light": []}  # answers with cards
         self.errors: Counter[str] = Counter()
         self.answered = 0
-        self.busy = 0
-        self.quick = 0
         self.empty = 0
         self.cookies: dict[str, str] = {}
         self.connection: http.client.HTTPConnection | None = None
@@ -174,8 +172,6 @@ class Shopper(threading.Thread):
             self.latencies.append(latency)
             if status == 200 and b'class="card"' in content:
                 self.answered += 1
-                self.busy += BUSY_MARK in content
-                self.quick += QUICK_MARK in content
                 rerank = "light" if BUSY_MARK in content else "quick" if QUICK_MARK in content else "full"
                 self.by_rerank[rerank].append(latency)
             elif status == 200 and b'data-error-code="no_results"' in content:
@@ -241,12 +237,11 @@ def main() -> int:
         sent = len(latencies) + sum(errors.values())
         print(f"searches due {due}, sent {sent}" + ("" if sent >= due else " (the server fell behind the schedule)"))
     print(f"searches/s {answered / elapsed:.2f}")
-    busy = sum(s.busy for s in shoppers)
     empty = sum(s.empty for s in shoppers)
-    quick = sum(s.quick for s in shoppers)
+    tiers = {name: [ms for s in shoppers for ms in s.by_rerank[name]] for name in ("full", "quick", "light")}
     print(
-        f"answered without the re-rank's SIFT check (server busy): {busy} of {answered}; with its quick check: "
-        f"{quick}; with no results: {empty}"
+        f"answered without the re-rank's SIFT check (server busy): {len(tiers['light'])} of {answered}; with its "
+        f"quick check: {len(tiers['quick'])}; with no results: {empty}"
     )
     if args.server_pid and answered:
         per_search = cpu_used / answered
@@ -262,7 +257,6 @@ def main() -> int:
               f"mean {statistics.mean(latencies):.0f}")  # fmt: skip
     if answered:
         # Which answers make the tail: a full re-rank under load costs several light ones' CPU.
-        tiers = {name: [ms for s in shoppers for ms in s.by_rerank[name]] for name in ("full", "quick", "light")}
         print("latency ms by re-rank: " + "; ".join(
             f"{name} {len(values)}, p50 {percentile(values, 0.5):.0f}, p99 {percentile(values, 0.99):.0f}"
             for name, values in tiers.items() if values
