@@ -200,7 +200,7 @@
     var form = elt && elt.closest ? elt.closest("#refine") : null;
     if (!form || elt === form || event.detail.verb !== "get") return;
     var url = new URL(event.detail.path, location.href);
-    form.querySelectorAll("input[type=search], input[type=number]").forEach(function (field) {
+    form.querySelectorAll(TEXT_FIELDS).forEach(function (field) {
       if (field.name) url.searchParams.set(field.name, field.value);
     });
     event.detail.path = url.pathname + url.search;
