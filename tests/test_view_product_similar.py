@@ -18,3 +18,12 @@ def test_shows_other_products_not_itself(client, small_catalog):
 def test_more_like_this_is_a_plain_form_there(client, small_catalog):
     html = client.get(f"/p/{small_catalog[0].product.sku_id}/").content.decode()
     assert 'class="like-form" action="/search/" method="post">' in html
+
+
+def test_the_neighbours_carry_no_match_badge(client, small_catalog):
+    """A search's card says how closely it matches the shopper's photo. A product page has no photo, and its
+    neighbours' cosine is not on a search's scale (54 % here against 28 % for the same pair by "More like this")."""
+    html = client.get(f"/p/{small_catalog[0].product.sku_id}/").content.decode()
+    section = html[html.index('id="similar-title"') :]
+    assert 'class="card-name"' in section
+    assert 'class="similarity"' not in section and "matches your photo" not in section
