@@ -26,6 +26,7 @@ ERROR_MESSAGES = {
     "no_results": _("No matching products were found. Try a closer photo of one product."),
     "engine_unavailable": _("The search engine is not available right now. Please try again later."),
     "bad_region": _("That part of the photo is too small to search. Make the box larger."),
+    "bad_region_value": _("The box sent is not a part of the photo. Reload the page and draw the box again."),
     "photo_gone": _("The photo of this search is no longer available. Search with a new photo."),
     "product_gone": _("This product is no longer in the catalog. Search with a photo or by name."),
     "no_picture": _("This product has no picture to compare with. Search with a photo or by name."),

@@ -27,15 +27,23 @@ CACHE_SECONDS = 600
 MIN_REGION_SIDE = 0.02
 
 
-def parse_region(text: str) -> Box | None:
-    """ "x0,y0,x1,y1" in fractions of the photo; None when it is not four numbers making a usable box."""
+def region_numbers(text: str) -> tuple[float, float, float, float] | None:
+    """ "x0,y0,x1,y1" read as four finite numbers; None when it is anything else (a hand-made or damaged form)."""
     try:
         x0, y0, x1, y1 = (float(part) for part in text.split(","))
     except ValueError:
         return None
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):  # float() reads "nan" and "inf" too
         return None
-    box = Box(x0, y0, x1, y1).clamp()
+    return x0, y0, x1, y1
+
+
+def parse_region(text: str) -> Box | None:
+    """ "x0,y0,x1,y1" in fractions of the photo; None when it is not four numbers making a usable box."""
+    numbers = region_numbers(text)
+    if numbers is None:
+        return None
+    box = Box(*numbers).clamp()
     if box.x1 - box.x0 < MIN_REGION_SIDE or box.y1 - box.y0 < MIN_REGION_SIDE:
         return None
     return box

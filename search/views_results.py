@@ -27,7 +27,15 @@ from search.photo import QueryPhoto
 from search.refine import MAX_RESULTS, State, credible, facets, ordered, page_size
 from search.results import SERVICE_FAILURES, Results, cards_for, results_from_outcome, results_from_saved
 from search.services import SearchOutcome, run_search, stored_hits
-from search.sources import analyse, catalog_hits, hits_of_search, parse_region, photo_bytes, saved_region
+from search.sources import (
+    analyse,
+    catalog_hits,
+    hits_of_search,
+    parse_region,
+    photo_bytes,
+    region_numbers,
+    saved_region,
+)
 from search.views import HtmxHttpRequest, render_results, save_history
 from vision.engine import Box
 
@@ -136,7 +144,7 @@ def search_region(request: HtmxHttpRequest) -> HttpResponse:
     if request.POST.get("region"):
         region = parse_region(request.POST["region"])
         if region is None:
-            return refused(request, "bad_region")
+            return refused(request, "bad_region" if region_numbers(request.POST["region"]) else "bad_region_value")
     else:
         region = saved_region(parent)
     data = photo_bytes(parent)

@@ -61,10 +61,12 @@ def test_a_tiny_region_is_refused_with_a_message(client, saved):
     assert response.status_code == 422 and 'data-error-code="bad_region"' in response.content.decode()
 
 
-@pytest.mark.parametrize("region", ["nan,0,1,1", "0,0,nan,nan", "-inf,-inf,inf,inf", "0,0,1"])
-def test_a_region_that_is_not_four_finite_numbers_is_refused(client, saved, region):
+@pytest.mark.parametrize("region", ["nan,0,1,1", "0,0,nan,nan", "-inf,-inf,inf,inf", "0,0,1", "0,0,1,1,1", "a,b,c,d"])
+def test_a_region_that_is_not_four_finite_numbers_is_refused_as_such(client, saved, region):
+    """Not "too small, make the box larger" (QA19): no box size would help a value that is not a box."""
     response = post_region(client, saved, region)
-    assert response.status_code == 422 and 'data-error-code="bad_region"' in response.content.decode()
+    html = response.content.decode()
+    assert response.status_code == 422 and 'data-error-code="bad_region_value"' in html and "draw the box again" in html and "too small" not in html
 
 
 def test_another_sessions_search_is_404(saved):
