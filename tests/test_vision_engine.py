@@ -139,8 +139,14 @@ def test_query_region_and_subjects(engine: Engine, pictures: list[Image.Image]) 
 def test_subjects_of_a_searched_photo_reuse_its_forward_pass(
     engine: Engine, pictures: list[Image.Image], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    photo = pictures[3].copy()
-    fresh = engine.detect_subjects(pictures[3].copy())
+    # On clutter: a catalog picture's plain white border would let the subjects come without the feature map.
+    rng = np.random.default_rng(0)
+    cluttered = Image.fromarray(
+        rng.integers(0, 256, size=(pictures[3].height + 80, pictures[3].width + 80, 3), dtype=np.uint8)
+    )
+    cluttered.paste(pictures[3], (40, 40))
+    photo = cluttered.copy()
+    fresh = engine.detect_subjects(cluttered.copy())
     calls: list[int] = []
     real = engine.net.feature_maps
 

@@ -197,8 +197,10 @@ class Engine:
         return QueryFeatures(vectors=vectors, region=box, state=state)
 
     def detect_subjects(self, image: Image.Image) -> list[Box]:
-        """Up to 5 candidate subject boxes (fractions of the picture), most salient first."""
-        return [Box(*b) for b in regions.salient_boxes(self._whole_map(image))]
+        """Up to 5 candidate subject boxes (fractions of the picture), most salient first: what stands out from
+        a plain background where there is one, else the feature map's strongly activated blobs."""
+        boxes = regions.plain_background_boxes(image) or regions.salient_boxes(self._whole_map(image))
+        return [Box(*b) for b in boxes]
 
     def _query_local(self, query: QueryFeatures, *, quick: bool = False) -> local.LocalFeatures:
         key = _local_key(quick)

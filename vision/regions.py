@@ -89,6 +89,58 @@ def _pooling_weights(boxes: tuple[tuple[int, int, int, int], ...], h: int, w: in
     return weights.reshape(len(boxes), h * w)
 
 
+# A photo whose border is one plain colour (a product on a table, a wall, a studio sweep): its subjects are what
+# differs from that colour, found on a copy PLAIN_GRID cells long. The feature map's 12x12 energy cannot see a
+# uniform face: a tablet's dark screen left two blobs at its edges, two chips each cutting the tablet in half.
+PLAIN_GRID = 48
+PLAIN_BORDER_SPREAD = 30.0  # RGB distance within which 90 % of the border lies from its median colour
+PLAIN_CONTRAST = 40.0  # a cell this far from the background colour (or 2.5x the border's spread) is subject
+PLAIN_MIN_SHARE = 0.01  # smaller specks of the picture are dust, text or noise
+PLAIN_MAX_SHARE = 0.85  # a subject box larger than this did not separate from its background
+PLAIN_PART = 0.3  # a smaller blob with this share of its box inside a larger subject's box is part of it
+
+
+def plain_background_boxes(image: Image.Image, limit: int = 5) -> list[tuple[float, float, float, float]]:
+    """Boxes (fractions x0, y0, x1, y1) of what stands out from a plain background, largest first; empty when the
+    photo's border is not one plain colour (a shelf, a street) and `salient_boxes` must judge instead."""
+    factor = max(1, max(image.size) // PLAIN_GRID)  # a box reduction: PLAIN_GRID to twice that cells long
+    if min(image.size) // factor < 8:  # a panorama's strip: no border ring to read a background from
+        return []
+    rgb = np.asarray(as_rgb(image).reduce(factor), dtype=np.float32)
+    ring = np.concatenate([rgb[0], rgb[-1], rgb[1:-1, 0], rgb[1:-1, -1]])
+    background = np.median(ring, axis=0)
+    spread = float(np.percentile(np.linalg.norm(ring - background, axis=1), 90))
+    if spread > PLAIN_BORDER_SPREAD:
+        return []
+    mask = np.linalg.norm(rgb - background, axis=2) > max(PLAIN_CONTRAST, 2.5 * spread)
+    labels = _components(mask)
+    h, w = mask.shape
+    blobs: list[tuple[float, tuple[float, float, float, float]]] = []
+    for label in range(1, int(labels.max()) + 1):
+        ys, xs = np.nonzero(labels == label)
+        if len(xs) >= PLAIN_MIN_SHARE * h * w:
+            blobs.append((float(len(xs)), (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)))
+    blobs.sort(key=lambda item: -item[0])
+    if not blobs or _area(blobs[0][1]) > PLAIN_MAX_SHARE:
+        return []
+    kept: list[tuple[float, float, float, float]] = []
+    for _, box in blobs:  # a part mostly inside a larger subject's box (a camera's label, a rope's handles) joins it
+        owner = next(
+            (i for i, larger in enumerate(kept) if _intersection(box, larger) >= PLAIN_PART * _area(box)), None
+        )
+        if owner is None:
+            kept.append(box)
+        else:
+            kept[owner] = _union(kept[owner], box)
+    return kept[:limit]
+
+
+def _union(
+    a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
 def salient_boxes(fmap: np.ndarray, limit: int = 5) -> list[tuple[float, float, float, float]]:
     """Up to `limit` boxes (fractions x0, y0, x1, y1) around strongly activated blobs, strongest first."""
     energy = np.linalg.norm(fmap, axis=0)
@@ -135,21 +187,37 @@ def _area(box: tuple[float, float, float, float]) -> float:
 
 
 def _components(mask: np.ndarray) -> np.ndarray:
-    """4-connected component labels of a small boolean grid (0 = background)."""
+    """4-connected component labels of a small boolean grid (0 = background), numbered in the order of each
+    component's first cell row by row. Runs of cells a row are joined with the runs they touch in the row above
+    (union-find): a cell-by-cell flood fill cost ~5 us a cell in Python, 1.4 ms for a 32-cell grid's subject."""
+    parent: list[int] = [0]
+
+    def root(label: int) -> int:
+        while parent[label] != label:
+            parent[label] = parent[parent[label]]
+            label = parent[label]
+        return label
+
+    rows: list[list[tuple[int, int, int]]] = []
+    above: list[tuple[int, int, int]] = []
+    for row in mask:
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], row, [False])).astype(np.int8)))
+        runs = []
+        for start, end in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
+            label = len(parent)
+            parent.append(label)
+            for other_start, other_end, other in above:
+                if other_start < end and start < other_end:
+                    a, b = root(label), root(other)
+                    parent[max(a, b)] = min(a, b)  # the earlier run's label stays the component's
+            runs.append((start, end, label))
+        rows.append(runs)
+        above = runs
+    numbers: dict[int, int] = {}
     labels = np.zeros(mask.shape, dtype=np.int32)
-    current = 0
-    for y, x in zip(*np.nonzero(mask), strict=True):
-        if labels[y, x]:
-            continue
-        current += 1
-        stack = [(int(y), int(x))]
-        labels[y, x] = current
-        while stack:
-            cy, cx = stack.pop()
-            for ny, nx in ((cy + 1, cx), (cy - 1, cx), (cy, cx + 1), (cy, cx - 1)):
-                if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not labels[ny, nx]:
-                    labels[ny, nx] = current
-                    stack.append((ny, nx))
+    for y, runs in enumerate(rows):
+        for start, end, label in runs:
+            labels[y, start:end] = numbers.setdefault(root(label), len(numbers) + 1)
     return labels
 
 
