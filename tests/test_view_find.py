@@ -42,6 +42,8 @@ def test_empty_words_ask_for_words(client, db):
     assert 'data-error-code="no_words"' in html
     assert "<h2" in html and "What are you looking for?</h2>" in html  # not "We could not use this photo"
     assert "<p>Type what you are looking for, or search with a photo.</p>" in html
+    zh = client.get("/find/", {"q": " "}, headers={"accept-language": "zh-CN"}).content.decode()
+    assert "你想找什么？</h2>" in zh  # 你 as everywhere else on the site, not the formal 您 (QA20 #9)
 
 
 def test_home_page_has_the_text_search_form(client, db):

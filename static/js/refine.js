@@ -88,7 +88,12 @@
           minCropBoxWidth: 24, minCropBoxHeight: 24,
           /* A data attribute, not a class: while a swap settles, htmx gives the new figure (same id) the old
              one's classes, so a class said "ready" before this photo's box existed. */
-          ready: function () { setFractions(img.cropper, parseBox(img.dataset.box)); figure.dataset.boxReady = "1"; },
+          ready: function () {
+            setFractions(img.cropper, parseBox(img.dataset.box));
+            /* Cropper draws the photo twice more with its alt: one "Your photo" is enough for a screen reader. */
+            figure.querySelectorAll(".cropper-container img").forEach(function (copy) { copy.alt = ""; });
+            figure.dataset.boxReady = "1";
+          },
           cropend: function () {
             clearTimeout(timer);
             timer = setTimeout(function () { searchRegion(figure, cropper); }, DRAG_DELAY);
@@ -217,6 +222,17 @@
     if (target && target.id === "results") target.classList.remove("replacing");
   });
 
+  /* Focus stays on the control that searched, so the new results' heading is said through the page's status line;
+     emptied first and filled a moment later, so that the same count twice is said twice. */
+  var announceTimer = null;
+  function announce(heading) {
+    var status = document.getElementById("results-status");
+    if (!status || !heading) return;
+    status.textContent = "";
+    clearTimeout(announceTimer);
+    announceTimer = setTimeout(function () { status.textContent = heading.textContent.trim(); }, 150);
+  }
+
   /* Refining, and searching a part of the photo from the keyboard (the box's arrow keys, a chip), keep the
      keyboard where it was, so that the next arrow key moves the box again instead of scrolling the page;
      "show more" moves it to the first new card. */
@@ -247,6 +263,7 @@
       var field = document.querySelector(refocus);
       if (field) field.focus({ preventScroll: true });
       refocus = null;
+      announce(document.getElementById("results-title"));
     } else if (target.id === "grid") {
       var first = target.children[cardsBefore];
       var control = first && first.querySelector("a, button");
