@@ -13,8 +13,8 @@ from typing import Any
 PRICE_LIMIT = Decimal("1e10")
 CENTS = Decimal("0.01")
 # A skuId the API writes as a JSON number: ASCII digits without a leading zero (an EAN's zeros would be lost),
-# small enough for a JavaScript client's numbers (2^53).
-NUMERIC_SKU = re.compile(r"[1-9][0-9]{0,14}")
+# small enough for a JavaScript client's numbers (2^53); and 0 itself.
+NUMERIC_SKU = re.compile(r"0|[1-9][0-9]{0,14}")
 
 
 def parse_price(value: object) -> Decimal | None:
@@ -100,6 +100,16 @@ class ProductHit:
             "allImageUrls": list(self.all_image_urls),
         }
 
+    @staticmethod
+    def usable_juhe_item(item: object) -> bool:
+        """An upstream hit that can make a card and a catalog product: a skuId that is a string or an integer (Juhe
+        documents a number; true, [1] or 7.5 became products "True", "[1]" and "7.5") and a name."""
+        if not isinstance(item, dict):
+            return False
+        sku = item.get("skuId")
+        usable_id = (isinstance(sku, str) and sku.strip() != "") or (isinstance(sku, int) and not isinstance(sku, bool))
+        return usable_id and bool(str(item.get("skuName") or "").strip())
+
     @classmethod
     def from_juhe(cls, item: dict[str, Any], *, source: str = "juhe") -> ProductHit:
         """Tolerant of missing, extra and oddly typed fields."""
@@ -114,6 +124,8 @@ class ProductHit:
             similarity = 0.0
         if not math.isfinite(similarity):  # "NaN" and "Infinity" parse; neither can be shown or stored
             similarity = 0.0
+        # Juhe's similarity lies in 0..1: 1e308 from a broken upstream overflowed the card's percentage (a 500).
+        similarity = min(max(similarity, 0.0), 1.0)
         images = item.get("allImageUrls")
         return cls(
             sku_id=text("skuId"),

@@ -200,11 +200,7 @@ class JuheClient:
         data = result.get("data") or []
         if not isinstance(data, list):
             raise BadResponse()
-        hits = [  # a hit without an id or a name cannot make a card (nor a catalog product)
-            ProductHit.from_juhe(item)
-            for item in data
-            if isinstance(item, dict) and item.get("skuId") not in (None, "") and str(item.get("skuName") or "").strip()
-        ]
+        hits = [ProductHit.from_juhe(item) for item in data if ProductHit.usable_juhe_item(item)]
         return JuheResult(hits=hits, request_id=str(result.get("request_id") or "")[:64], reason=reason)
 
 

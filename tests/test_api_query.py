@@ -66,14 +66,20 @@ def test_sku_ids_are_numbers_only_where_a_number_keeps_them(
         "²": small_catalog[2],
         "１２３": small_catalog[3],
         "8123": small_catalog[4],
+        "7000": small_catalog[5],
     }
     for sku, item in names.items():
         item.product.sku_id = sku
         item.product.save()
+    zero = next((item.product for item in small_catalog if item.product.sku_id == "0"), small_catalog[6].product)
+    zero.sku_id = "0"
+    zero.save()
     answer = post(client, key=key, image=b64(small_catalog[1].picture.read_bytes()))
     assert answer["error_code"] == 0
     skus = [hit["skuId"] for hit in answer["result"]["data"]]
-    assert skus[0] == "0012345678905" and {"²", "１２３", 8123} <= set(skus)
+    assert skus[0] == "0012345678905" and {"²", "１２３", 8123, 7000, 0} <= set(
+        skus
+    )  # 0 too: a typed client reads a number
 
 
 def test_tolerates_data_header_line_breaks_and_unencoded_plus(key: str, small_catalog: list[CatalogItem]) -> None:

@@ -51,7 +51,9 @@ def test_parses_hits_and_request_id(fake_juhe: FakeServer) -> None:
 def test_tolerates_missing_extra_and_odd_fields(fake_juhe: FakeServer) -> None:
     odd = {"skuId": 123, "skuName": "Tea", "skuPrice": "¥12.5", "similarity": "0.5", "allImageUrls": None, "new": [1]}
     nameless = [{"skuId": "124", "similarity": 0.9}, {"skuId": "125", "skuName": "  ", "similarity": 0.9}]
-    body = success(odd, {"skuName": "no sku id"}, *nameless)  # without an id or a name there is no card to make
+    # Ids that are neither a string nor an integer became catalog products "True", "[1]" and "7.5".
+    odd_ids = [{"skuId": sku, "skuName": "Odd", "similarity": 0.9} for sku in (True, [1], 7.5, {"a": 1}, " ")]
+    body = success(odd, {"skuName": "no sku id"}, *nameless, *odd_ids)  # without an id or a name there is no card
     body["result"]["data"].append("not a dict")
     fake_juhe.queue(Reply(body=body))
     [hit] = get_client().query(photo()).hits

@@ -68,6 +68,18 @@ def test_a_similarity_that_is_no_number_is_zero(client, db, juhe_backend: FakeSe
     assert Search.objects.get().hits.get().similarity == 0.0
 
 
+@pytest.mark.parametrize(("similarity", "kept"), [(1e308, 1.0), (5, 1.0), (-3.5, 0.0)])
+def test_a_similarity_outside_zero_to_one_is_brought_into_it(
+    client, db, juhe_backend: FakeServer, similarity: float, kept: float
+) -> None:
+    """1e308 from a broken upstream overflowed the card's percentage: the page and its permalink answered 500."""
+    juhe_backend.default = Reply(body=success(dict(SKU, similarity=similarity)))
+    response = client.post("/search/", {"photo": upload(jpeg())}, headers=HTMX)
+    assert response.status_code == 200 and SKU["skuName"] in response.content.decode()
+    saved = Search.objects.get()
+    assert saved.hits.get().similarity == kept and client.get(f"/s/{saved.pk}/").status_code == 200
+
+
 def test_a_bare_nan_token_is_zero_too(client, db, juhe_backend: FakeServer) -> None:
     body = json.dumps(success(dict(SKU, similarity=0.5))).replace("0.5", "NaN").encode()  # json.loads accepts it
     juhe_backend.default = Reply(body=body)
