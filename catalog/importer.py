@@ -57,13 +57,16 @@ class ImportSummary:
     pictures_embedded: int = 0
     extras_computed: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    left_out: list[tuple[int, str]] = field(default_factory=list)  # unusable pictures of rows imported all the same
     searchable_seconds: float = 0.0  # phase 1: rows, stored pictures and vectors
     seconds: float = 0.0  # both phases
 
     def line(self) -> str:
         return (
             f"imported {self.imported}, updated {self.updated}, unchanged {self.unchanged}, "
-            f"skipped {len(self.skipped)}, pictures embedded {self.pictures_embedded}, "
+            f"skipped {len(self.skipped)}, "
+            + (f"pictures left out {len(self.left_out)}, " if self.left_out else "")
+            + f"pictures embedded {self.pictures_embedded}, "
             f"extras computed {self.extras_computed}; searchable after {self.searchable_seconds:.1f} s, "
             f"{self.seconds:.1f} s in all"
         )
@@ -178,6 +181,8 @@ class CatalogImporter:
                     problem = row.problem("; ".join(problems) or "no usable picture")
                     self.summary.skipped.append((problem.line, problem.reason))
                     continue
+                # The row's other pictures are imported; these are said, not dropped without a word.
+                self.summary.left_out += [(found.line, found.reason) for found in map(row.problem, problems)]
                 to_embed += self._upsert(row, pictures)
         for start in range(0, len(to_embed), EMBED_CHUNK):
             chunk = to_embed[start : start + EMBED_CHUNK]

@@ -58,6 +58,29 @@ def test_good_rows_are_imported_with_their_fields(picture_dir: Path, capsys: pyt
 
 
 @pytest.mark.django_db
+def test_a_rows_unusable_pictures_are_said_when_its_others_are_imported(
+    picture_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """good|missing|good imported without a word about the missing one (QA20): each is reported with its line, in the
+    file's order among the skipped rows."""
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(
+        HEADER
+        + "200,Mixed,5,,A,,,p0.jpg|nothere.jpg|p1.jpg,,,\n"
+        + ",No id,5,,A,,,p2.jpg,,,\n"
+        + "201,Second bad,5,,A,,,p2.jpg|notes.jpg,,,\n"
+    )
+    out, err = run_import(csv_file, capsys)
+    assert "imported 2" in out and "skipped 1" in out and "pictures left out 2" in out
+    assert ProductImage.objects.filter(product__sku_id="200").count() == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("line 2: picture left out: nothere.jpg: cannot read")
+    assert lines[1].startswith("skipped line 3: skuId is empty")
+    assert lines[2].startswith("line 4: picture left out: notes.jpg:") and "not a picture" in lines[2]
+
+
+@pytest.mark.django_db
 def test_reimport_updates_instead_of_duplicating(picture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv_file = picture_dir / "catalog.csv"
     csv_file.write_text(HEADER + "100,Red Mug,12.50,,Home,,,p0.jpg,,,\n")

@@ -64,6 +64,8 @@ class Command(BaseCommand):
             raise SystemExit(130) from None
         summary = importer.summary
         summary.seconds = time.perf_counter() - started
-        for line, reason in summary.skipped:
-            self.stderr.write(f"skipped line {line}: {reason}")
+        said = [(line, f"skipped line {line}: {reason}") for line, reason in summary.skipped]
+        said += [(line, f"line {line}: picture left out: {reason}") for line, reason in summary.left_out]
+        for _, text in sorted(said, key=lambda item: item[0]):  # in the file's order, rows and pictures alike
+            self.stderr.write(text)
         self.stdout.write(summary.line())
