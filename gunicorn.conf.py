@@ -20,6 +20,9 @@ graceful_timeout = 5
 # GUNICORN_KEEPALIVE to a few seconds. Not gunicorn's 2 s default as such: a server closing an idle connection
 # races a client just sending its next search on it (a reset POST, which nobody retries).
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
+# The app logs to stderr (settings.LOGGING). With --error-logfile (and --daemon, where stderr is /dev/null), that file
+# gets it too: a 500's traceback, Juhe's key errors and a failed engine warm-up were lost to anyone reading it.
+capture_output = True
 
 # Each worker runs several searches at once on its threads, and the workers share the cores: the math
 # libraries must not start a thread per core each on top of that. numpy's BLAS gets one thread from
