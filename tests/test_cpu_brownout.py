@@ -17,8 +17,10 @@ from django.test import Client
 from catalog.cpu_load import CpuMeter, read_jiffies
 from catalog.index import get_local_index, reset_local_index
 from catalog.local_engine import PROCESS_IN_FLIGHT, LocalSearcher
+from search.backends.local import search_local
 from search.models import Search
 from tests.conftest import CatalogItem
+from vectors.base import Filter
 from vision.prepare import prepare_image
 
 BUSY_TEXT = "skipped the detailed picture check"
@@ -104,6 +106,24 @@ def test_a_searcher_skips_the_re_rank_only_above_its_limit(small_catalog: list[C
     off = searcher(0.0).search(image, limit=5)
     assert not calm.rerank_skipped and not off.rerank_skipped
     assert calm.hits[0].sku_id == small_catalog[1].product.sku_id
+
+
+def test_a_busy_search_that_finds_nothing_says_nothing_of_its_re_rank(
+    small_catalog: list[CatalogItem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stat, clock = tmp_path / "stat", Clock()
+    write_stat(stat, busy=0, idle=0)
+    meter = CpuMeter(stat, interval=0.5, clock=clock)
+    write_stat(stat, busy=80, idle=20)  # 80 % busy
+    clock.now += 1
+    served = get_local_index().searcher
+    monkeypatch.setattr(served, "cpu", meter)
+    monkeypatch.setattr(served, "max_cpu", 0.7)
+    photo = prepare_image(small_catalog[1].picture.read_bytes())
+    found = search_local(photo, limit=5)
+    assert found.hits and BUSY_TEXT in found.notice
+    nothing = search_local(photo, limit=5, flt=Filter(cid1="No such category"))
+    assert not nothing.hits and nothing.notice == ""
 
 
 @pytest.mark.skipif(read_jiffies() is None, reason="no /proc/stat on this system")

@@ -55,7 +55,8 @@ def search_local(
     except (StoreUnavailable, DatabaseError) as exc:
         logger.error("local catalog unavailable: %s", exc)
         raise EngineUnavailable(_(CATALOG_DOWN_TEXT)) from exc
-    notice = {"light": BUSY_NOTICE, "quick": QUICK_NOTICE}.get(result.rerank, "")
+    # Said of results only: on "No matches" that they "skipped the detailed picture check" explained nothing (QA20).
+    notice = {"light": BUSY_NOTICE, "quick": QUICK_NOTICE}.get(result.rerank, "") if result.hits else ""
     return BackendAnswer(hits=result.hits, answered_by="local", region=result.query.region, notice=str(notice))
 
 
