@@ -147,7 +147,12 @@ def answer_query(request: HttpRequest) -> JsonResponse:
     return envelope(254704, outcome.error_message)
 
 
+@csrf_exempt  # a POST here gets the API's JSON refusal below, not Django's HTML 403 for a missing CSRF token
 def openapi_yaml(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        response = envelope(10007, "the description is read with GET", status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
     return HttpResponse(OPENAPI_PATH.read_bytes(), content_type="application/yaml; charset=utf-8")
 
 

@@ -250,6 +250,13 @@ def test_openapi_description_is_served(client: Client, db) -> None:
     assert document["openapi"].startswith("3.") and "/snapshop/query" in document["paths"]
 
 
+def test_the_description_refuses_other_methods_in_json(db) -> None:
+    """A POST got Django's HTML 403 (no CSRF token) where every other answer under /snapshop/ is JSON (QA20)."""
+    response = Client(enforce_csrf_checks=True).post("/snapshop/openapi.yaml", {"key": "k"})
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+    assert response["Content-Type"].startswith("application/json") and response.json()["error_code"] == 10007
+
+
 NOT_A_FORM = (
     "send key and image as application/x-www-form-urlencoded form fields in the request body"  # what to do, in reason
 )
