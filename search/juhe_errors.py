@@ -2,7 +2,8 @@
 
 Each is a `SearchFailed` with a message a shopper or an administrator can act
 on; `fallback_allowed` marks those where the local engine may answer instead
-(network, maintenance, quota, timeouts, HTTP errors, unreadable answers), and
+(every failure but the photo's own: network, maintenance, quota, timeouts, HTTP errors, unreadable answers, and
+Juhe refusing our key, which `operator_problem` marks for the log), and
 `retries` how many extra attempts the code deserves (254703 twice, 10014/10020 once).
 """
 
@@ -22,6 +23,10 @@ class JuheError(SearchFailed):
     error_code = 0
     retries = 0  # how many extra attempts this answer deserves
     fallback_allowed = False
+    # Juhe refuses this server (its key, permission, IP): an administrator's to fix, logged as an error. The
+    # shopper is answered from the local catalog meanwhile (a wrong key took every photo search down, QA20),
+    # and told only that Juhe is unavailable: the key is none of their business.
+    operator_problem = False
 
     def __init__(self, message: str | None = None, *, reason: str = "") -> None:
         self.reason = reason
@@ -31,57 +36,60 @@ class JuheError(SearchFailed):
         return _("The Juhe search service failed.")
 
 
-def _coded(number: int, *, fallback: bool, retries: int = 0) -> Callable[[type[JuheError]], type[JuheError]]:
+def _coded(
+    number: int, *, fallback: bool, retries: int = 0, operator: bool = False
+) -> Callable[[type[JuheError]], type[JuheError]]:
     def decorate(cls: type[JuheError]) -> type[JuheError]:
         cls.error_code, cls.code, cls.fallback_allowed, cls.retries = number, f"juhe_{number}", fallback, retries
+        cls.operator_problem = operator
         return cls
 
     return decorate
 
 
-@_coded(10001, fallback=False)
+@_coded(10001, fallback=True, operator=True)
 class WrongKey(JuheError):
     def default_message(self) -> str:
         return _("The Juhe API key is wrong (10001). An administrator should check JUHE_API_KEY.")
 
 
-@_coded(10002, fallback=False)
+@_coded(10002, fallback=True, operator=True)
 class NoPermission(JuheError):
     def default_message(self) -> str:
         return _("The Juhe API key may not use the photo search (10002). Apply for the API in the Juhe console.")
 
 
-@_coded(10003, fallback=False)
+@_coded(10003, fallback=True, operator=True)
 class KeyExpired(JuheError):
     def default_message(self) -> str:
         return _("The Juhe API key has expired (10003). An administrator should renew it.")
 
 
-@_coded(10004, fallback=False)
+@_coded(10004, fallback=True, operator=True)
 class WrongOpenId(JuheError):
     def default_message(self) -> str:
         return _("Juhe rejected the account id (10004). An administrator should check the Juhe account.")
 
 
-@_coded(10005, fallback=False)
+@_coded(10005, fallback=True, operator=True)
 class AppNotReviewed(JuheError):
     def default_message(self) -> str:
         return _("The Juhe application has not been reviewed (10005). Submit the verification in the Juhe console.")
 
 
-@_coded(10007, fallback=False)
+@_coded(10007, fallback=True, operator=True)
 class UnknownSource(JuheError):
     def default_message(self) -> str:
         return _("Juhe does not recognise where the request comes from (10007). Check JUHE_API_URL.")
 
 
-@_coded(10008, fallback=False)
+@_coded(10008, fallback=True, operator=True)
 class BannedIp(JuheError):
     def default_message(self) -> str:
         return _("Juhe has blocked this server's IP address (10008). An administrator should contact Juhe.")
 
 
-@_coded(10009, fallback=False)
+@_coded(10009, fallback=True, operator=True)
 class BannedKey(JuheError):
     def default_message(self) -> str:
         return _("Juhe has blocked the API key (10009). An administrator should contact Juhe or use another key.")
@@ -185,6 +193,8 @@ class BadResponse(JuheError):
 
 class NotConfigured(JuheError):
     code = "juhe_not_configured"
+    fallback_allowed = True
+    operator_problem = True
 
     def default_message(self) -> str:
         return _("The Juhe backend has no API key. An administrator should set JUHE_API_KEY.")

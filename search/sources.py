@@ -14,6 +14,7 @@ from django.db.models import F
 
 from catalog.index import product_hit
 from catalog.models import Product
+from search.backends.remote import FALLBACK_ANSWER
 from search.hits import ProductHit
 from search.models import Search
 from search.refine import MAX_RESULTS, State, within, words_match
@@ -113,9 +114,12 @@ def hits_of_search(search: Search, state: State) -> list[ProductHit]:
                 limit=MAX_RESULTS,
                 like_sku=search.like_sku,
             )
-            if outcome.error_code and outcome.error_code != "no_results":
-                # The engine of that search cannot answer now (Juhe no longer configured, the service down):
-                # its stored hits, filtered, rather than an error page for a filter click. Not cached.
+            if (outcome.error_code and outcome.error_code != "no_results") or (
+                outcome.answered_by == FALLBACK_ANSWER and search.answered_by != FALLBACK_ANSWER
+            ):
+                # The engine of that search cannot answer now (Juhe no longer configured, the service down): its
+                # stored hits, filtered, rather than an error page or another engine's products for a filter click.
+                # Not cached.
                 logger.warning("refining search %s: %s; filtering its stored hits", search.pk, outcome.error_code)
                 return _words(within(search.product_hits(), flt), state)
             # Whatever the backend did with the filter, only hits inside it are shown.

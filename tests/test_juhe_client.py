@@ -68,14 +68,14 @@ def test_empty_result_is_no_hits(fake_juhe: FakeServer, result: object) -> None:
 
 
 CODES = [
-    (10001, juhe.WrongKey, False),
-    (10002, juhe.NoPermission, False),
-    (10003, juhe.KeyExpired, False),
-    (10004, juhe.WrongOpenId, False),
-    (10005, juhe.AppNotReviewed, False),
-    (10007, juhe.UnknownSource, False),
-    (10008, juhe.BannedIp, False),
-    (10009, juhe.BannedKey, False),
+    (10001, juhe.WrongKey, True),  # our key refused: the local engine answers, the log says why
+    (10002, juhe.NoPermission, True),  # our key refused: the local engine answers, the log says why
+    (10003, juhe.KeyExpired, True),  # our key refused: the local engine answers, the log says why
+    (10004, juhe.WrongOpenId, True),  # our key refused: the local engine answers, the log says why
+    (10005, juhe.AppNotReviewed, True),  # our key refused: the local engine answers, the log says why
+    (10007, juhe.UnknownSource, True),  # our key refused: the local engine answers, the log says why
+    (10008, juhe.BannedIp, True),  # our key refused: the local engine answers, the log says why
+    (10009, juhe.BannedKey, True),  # our key refused: the local engine answers, the log says why
     (10011, juhe.IpQuotaExceeded, True),
     (10012, juhe.QuotaExceeded, True),
     (10013, juhe.TestKeyQuotaExceeded, True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -59,12 +60,28 @@ def test_the_fallback_notice_has_no_full_stop_inside_its_brackets() -> None:
         assert ".)" not in fallback_notice(Unreachable())
 
 
-@pytest.mark.parametrize("code", [10001, 10003, 10009, 254701, 254704])
-def test_key_and_image_errors_do_not_fall_back(fake_juhe: FakeServer, db, code: int) -> None:
+@pytest.mark.parametrize("code", [254701, 254704])
+def test_the_photos_own_errors_do_not_fall_back(fake_juhe: FakeServer, db, code: int) -> None:
     fake_juhe.default = Reply(body=failure(code, "nope"))
     outcome = run_search(jpeg(), backend="juhe")
     assert outcome.error_code == f"juhe_{code}" and str(code) in outcome.error_message
     assert "secret-juhe-key" not in outcome.error_message
+
+
+@pytest.mark.parametrize("code", [10001, 10003, 10009])
+def test_a_refused_key_falls_back_with_an_error_in_the_log_and_no_word_of_the_key_for_the_shopper(
+    fake_juhe: FakeServer, small_catalog, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong, expired or blocked key took every photo search down ("the search engine is not available") while
+    the local engine worked (QA20)."""
+    fake_juhe.default = Reply(body=failure(code, "nope"))
+    with caplog.at_level(logging.ERROR, logger="search.backends.remote"):
+        outcome = run_search(small_catalog[3].picture.read_bytes(), backend="juhe")
+    assert outcome.ok and outcome.answered_by == "local (fallback)" and outcome.hits
+    assert outcome.notice == "Juhe is unavailable right now; showing results from our own catalog."
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(f"juhe_{code}" in line and "administrator" in line for line in logged), logged
+    assert all("secret-juhe-key" not in line for line in logged)
 
 
 def test_juhe_answer_keeps_the_request_id(fake_juhe: FakeServer, db, settings) -> None:

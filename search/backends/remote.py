@@ -1,7 +1,7 @@
 """The `juhe` and `both` backends: Juhe with a local fallback, and both at once.
 
-- `juhe`: ask Juhe; when it fails with a network, maintenance, quota or
-  malformed-answer error, answer from the local engine and say so.
+- `juhe`: ask Juhe; when it fails for any reason but the photo itself (network, maintenance, quota, a
+  malformed answer, our key refused), answer from the local engine and say so.
 - `both`: Juhe (in a worker thread) and local (in the caller's thread, which
   owns the database connection) run concurrently; one card per skuId.
 - Products Juhe returns are learnt into our own catalog (search.backends.learning).
@@ -16,6 +16,7 @@ from dataclasses import replace
 from functools import partial
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from search.backends.base import BackendAnswer, SearchFailed
 from search.backends.learning import in_thread, learn
@@ -29,6 +30,7 @@ from vision.prepare import PreparedImage
 
 logger = logging.getLogger(__name__)
 
+FALLBACK_ANSWER = "local (fallback)"  # answered_by when Juhe failed and the local engine answered instead
 MERGED_FIELDS = ("sku_price", "ware_label", "image_url", "detail_url", "detail_app_url", "cid1", "cid2", "cid3")
 
 
@@ -42,13 +44,13 @@ def search_remote(
     except SearchFailed as exc:
         if not exc.fallback_allowed:
             raise
-        logger.warning("Juhe failed (%s); answering from the local catalog", exc.code)
+        log_fallback(exc)
         try:
             answer = search_local(photo, limit=limit, region=region, flt=flt)
         except SearchFailed as local_exc:
             logger.warning("local fallback failed too (%s)", local_exc.code)
             raise exc from local_exc
-        answer.answered_by = "local (fallback)"
+        answer.answered_by = FALLBACK_ANSWER
         answer.notice = fallback_notice(exc)
         answer.extra["juhe_error"] = exc.code
         return answer
@@ -56,7 +58,19 @@ def search_remote(
     return answer
 
 
+def log_fallback(exc: SearchFailed) -> None:
+    if getattr(exc, "operator_problem", False):
+        logger.error("Juhe refuses this server (%s: %s); answering from the local catalog", exc.code, exc.message)
+    else:
+        logger.warning("Juhe failed (%s); answering from the local catalog", exc.code)
+
+
+OPERATOR_FALLBACK_TEXT = gettext_noop("Juhe is unavailable right now; showing results from our own catalog.")
+
+
 def fallback_notice(exc: SearchFailed) -> str:
+    if getattr(exc, "operator_problem", False):  # its message is for an administrator (the key): not shown
+        return _(OPERATOR_FALLBACK_TEXT)
     return _("Juhe is unavailable (%(reason)s); showing results from our own catalog.") % {
         "reason": exc.message.rstrip(".。")  # the sentence's own full stop, English or Chinese, not inside the brackets
     }
@@ -64,7 +78,8 @@ def fallback_notice(exc: SearchFailed) -> str:
 
 def fixed_fallback_notices() -> list[Callable[[], str]]:
     """The fallback notice of each failure whose message is fixed, made in the active language when called."""
-    return [partial(_fallback_notice_of, failure) for failure in FIXED_FALLBACKS]
+    notices: list[Callable[[], str]] = [partial(_fallback_notice_of, failure) for failure in FIXED_FALLBACKS]
+    return [*notices, partial(_, OPERATOR_FALLBACK_TEXT)]
 
 
 def _fallback_notice_of(failure: type[JuheError]) -> str:
@@ -134,6 +149,7 @@ def search_both(photo: PreparedImage, *, limit: int, region: Box | None, flt: Fi
         )
     if local is not None:
         assert juhe_error is not None
+        log_fallback(juhe_error)
         local.notice = fallback_notice(juhe_error)
         local.extra["juhe_error"] = juhe_error.code
         return local
