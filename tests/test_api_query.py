@@ -242,6 +242,16 @@ def test_create_api_key_refuses_an_expiry_past_the_calendar(db) -> None:
     assert not ApiKey.objects.exists()
 
 
+@pytest.mark.parametrize(("name", "said"), [("", "name is empty"), ("   ", "name is empty"), ("n" * 150, "150")])
+def test_create_api_key_refuses_a_name_the_admin_could_not_save(db, name: str, said: str) -> None:
+    """Blank names were issued, and a 150-character one that the admin then refused to save (QA20)."""
+    with pytest.raises(CommandError, match=said):
+        call_command("create_api_key", name, stdout=io.StringIO())
+    assert not ApiKey.objects.exists()
+    call_command("create_api_key", "  partner  ", stdout=io.StringIO())
+    assert ApiKey.objects.get().name == "partner"
+
+
 def test_openapi_description_is_served(client: Client, db) -> None:
     yaml = pytest.importorskip("yaml")
     response = client.get("/snapshop/openapi.yaml")

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from catalog.importer import CatalogImporter
 from catalog.models import Product, ProductImage
@@ -78,6 +78,28 @@ def test_a_rows_unusable_pictures_are_said_when_its_others_are_imported(
     assert lines[0].startswith("line 2: picture left out: nothere.jpg: cannot read")
     assert lines[1].startswith("skipped line 3: skuId is empty")
     assert lines[2].startswith("line 4: picture left out: notes.jpg:") and "not a picture" in lines[2]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--batch-size", "0"], "--batch-size must be 1 or more"),
+        (["--source", ""], "--source must have 1 to 20 characters"),
+        (["--source", "s" * 40], "--source must have 1 to 20 characters"),
+    ],
+)
+@pytest.mark.django_db
+def test_arguments_the_import_cannot_use_are_refused_before_it_starts(
+    picture_dir: Path, arguments: list[str], said: str
+) -> None:
+    """A 40-character source was stored in a 20-character column, and a batch size of 0 or -3 accepted (QA20)."""
+    csv_file = picture_dir / "catalog.csv"
+    csv_file.write_text(HEADER + "100,Red Mug,12.50,,Home,,,p0.jpg,,,\n")
+    with pytest.raises(CommandError, match=said):
+        call_command("import_catalog", str(csv_file), *arguments, verbosity=0)
+    with pytest.raises(CommandError, match="a folder, not a file"):
+        call_command("import_catalog", str(picture_dir), verbosity=0)
+    assert not Product.objects.exists()
 
 
 @pytest.mark.django_db

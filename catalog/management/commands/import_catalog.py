@@ -10,6 +10,7 @@ from tqdm import tqdm
 from catalog.features import missing_extras
 from catalog.importer import CatalogImporter
 from catalog.index import get_local_index
+from catalog.models import Product
 from catalog.rows import UnreadableText, read_catalog, text_encoding
 from vision.model import ModelUnavailable
 
@@ -27,8 +28,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
+        source, limit_of_source = options["source"].strip(), Product._meta.get_field("source").max_length or 20
         if not path.is_file():
-            raise CommandError(f"{path}: no such file")
+            raise CommandError(f"{path}: {'a folder, not a file' if path.is_dir() else 'no such file'}")
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be 1 or more")
+        if not source or len(source) > limit_of_source:
+            raise CommandError(f"--source must have 1 to {limit_of_source} characters")
         try:
             encoding = text_encoding(path)
         except UnreadableText as exc:
@@ -43,7 +49,7 @@ class Command(BaseCommand):
         quiet = options["verbosity"] == 0
         started = time.perf_counter()
         importer = CatalogImporter(
-            index, base_dir=path.resolve().parent, batch_size=options["batch_size"], source=options["source"]
+            index, base_dir=path.resolve().parent, batch_size=options["batch_size"], source=source
         )
         try:
             with tqdm(total=total, unit="row", desc="import", disable=quiet) as bar:
