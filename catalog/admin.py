@@ -16,6 +16,7 @@ from PIL import Image
 from catalog.forms import ProductForm
 from catalog.models import Product, ProductImage
 from catalog.pictures import PictureUnavailable, decode_picture
+from search.forms import error_text
 
 
 class ProductImageForm(forms.ModelForm):
@@ -35,7 +36,11 @@ class ProductImageForm(forms.ModelForm):
         try:
             loaded = decode_picture(upload.name or "picture", upload.read())
         except PictureUnavailable as exc:
-            raise forms.ValidationError(str(exc)) from exc
+            if exc.rejected is None:
+                raise forms.ValidationError(str(exc)) from exc
+            # In the admin's language (the decoder's own sentence is English), sizes kept where it named them.
+            reason = error_text(exc.rejected.code, exc.rejected.message)
+            raise forms.ValidationError(f"{upload.name}: {reason}") from exc
         self.instance.content_hash = loaded.digest
         self.decoded = loaded.image
         return ContentFile(loaded.stored_jpeg(), name=f"{loaded.digest[:24]}.jpg")

@@ -45,7 +45,12 @@ class LoadedPicture:
 
 
 class PictureUnavailable(Exception):
-    pass
+    """A picture that cannot be used; `rejected` is the decoder's refusal, when that was why (its code lets the admin
+    say it in the page's language)."""
+
+    def __init__(self, message: str, rejected: ImageRejected | None = None) -> None:
+        super().__init__(message)
+        self.rejected = rejected
 
 
 def load_picture(ref: str, base_dir: Path) -> LoadedPicture:
@@ -77,7 +82,7 @@ def decode_picture(ref: str, data: bytes) -> LoadedPicture:
             dct_range=(STORED_DCT_SIDES[0] / decode_side, STORED_DCT_SIDES[1] / decode_side),
         )
     except ImageRejected as exc:
-        raise PictureUnavailable(f"{ref}: {exc.message}") from exc
+        raise PictureUnavailable(f"{ref}: {exc.message}", exc) from exc
     return LoadedPicture(
         ref=ref,
         data=data,

@@ -228,6 +228,19 @@ def test_an_admin_picture_that_cannot_be_read_is_refused_on_its_row(
     assert product.images.count() == before
 
 
+def test_an_unreadable_admin_picture_is_refused_in_the_admins_language(
+    admin_client_logged_in: Client, small_catalog: list[CatalogItem]
+) -> None:
+    """The decoder's sentences are English: a Chinese admin page said "The picture is too small..." (QA20)."""
+    product = small_catalog[0].product
+    admin_client_logged_in.cookies["django_language"] = "zh-hans"
+    for name, data, reason in [("dot.png", encode(textured(20, 20, 1), "PNG"), "图片太小（20×20 像素）"),
+                               ("cut.jpg", jpeg(400, 300)[:2000], "图片已损坏或不完整")]:  # fmt: skip
+        response = picture_upload(admin_client_logged_in, product, name, data)
+        errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*><li>([^<]*)', response.content.decode())
+        assert any(e.startswith(f"{name}: {reason}") for e in errors), errors
+
+
 LABEL_REFUSED = "The label is 自营 (self-operated), 非自营 (marketplace) or empty."
 LINK_REFUSED = "Enter a link starting with http://, https:// or / (a page of this site)."
 
