@@ -219,6 +219,9 @@ JUHE_API_URL = os.environ.get("JUHE_API_URL", "http://apis.juhe.cn/snapshop/quer
 JUHE_API_KEY = os.environ.get("JUHE_API_KEY", "")
 JUHE_CONNECT_TIMEOUT = env_float("JUHE_CONNECT_TIMEOUT", 3.0)
 JUHE_READ_TIMEOUT = env_float("JUHE_READ_TIMEOUT", 10.0)
+# The `both` backend: how long Juhe may still take once the local engine has answered (a slow upstream kept every
+# search waiting JUHE_READ_TIMEOUT); past it the page shows the local results and says Juhe took too long.
+JUHE_BOTH_WAIT = env_float("JUHE_BOTH_WAIT", 3.0)
 JUHE_RETRIES = env_int("JUHE_RETRIES", 2)
 JUHE_RETRY_BACKOFF = env_float("JUHE_RETRY_BACKOFF", 0.25)
 

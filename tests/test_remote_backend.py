@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 
 import pytest
@@ -103,6 +104,22 @@ def test_both_survives_a_dead_juhe(fake_juhe: FakeServer, small_catalog: list[Ca
     fake_juhe.default = Reply(drop=True)
     outcome = run_search(small_catalog[1].picture.read_bytes(), backend="both")
     assert outcome.ok and outcome.answered_by == "local" and "Juhe is unavailable" in outcome.notice
+
+
+def test_both_waits_for_a_slow_juhe_at_most_its_bound_past_the_local_answer(
+    fake_juhe: FakeServer, small_catalog: list[CatalogItem], settings
+) -> None:
+    """A slow upstream kept every `both` search waiting the whole read timeout (10 s by default), the local
+    results long ready (QA20)."""
+    settings.JUHE_READ_TIMEOUT, settings.JUHE_BOTH_WAIT, settings.JUHE_RETRIES = 5.0, 0.3, 0
+    fake_juhe.default = Reply(delay=3.0)
+    started = time.monotonic()
+    outcome = run_search(small_catalog[1].picture.read_bytes(), backend="both")
+    assert time.monotonic() - started < 2.5
+    assert outcome.ok and outcome.answered_by == "local" and outcome.hits
+    assert "took too long" in outcome.notice
+    fake_juhe.default = Reply()  # a prompt Juhe is still waited for, and merged
+    assert run_search(small_catalog[1].picture.read_bytes(), backend="both").answered_by == "local+juhe"
 
 
 def test_both_merges_juhe_only_products(fake_juhe: FakeServer, small_catalog: list[CatalogItem], settings) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from functools import partial
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -23,7 +25,7 @@ from search.backends.learning import in_thread, learn
 from search.backends.local import FAILURE_TEXTS, search_local
 from search.hits import ProductHit
 from search.juhe_client import get_client
-from search.juhe_errors import FIXED_FALLBACKS, JuheError
+from search.juhe_errors import FIXED_FALLBACKS, JuheError, Timeout
 from vectors.base import Attributes, Filter
 from vision.engine import Box
 from vision.prepare import PreparedImage
@@ -128,16 +130,20 @@ def search_both(photo: PreparedImage, *, limit: int, region: Box | None, flt: Fi
     juhe: BackendAnswer | None = None
     local_error: SearchFailed | None = None
     juhe_error: SearchFailed | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="juhe-query") as pool:
-        future = pool.submit(in_thread, ask_juhe, photo, limit=limit, region=region, flt=flt)
-        try:
-            local = search_local(photo, limit=limit, region=region, flt=flt)
-        except SearchFailed as exc:
-            local_error = exc
-        try:
-            juhe = future.result()
-        except SearchFailed as exc:
-            juhe_error = exc
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="juhe-query")
+    future = pool.submit(in_thread, ask_juhe, photo, limit=limit, region=region, flt=flt)
+    # Its thread ends with Juhe's answer or the client's timeout; the search waits at most JUHE_BOTH_WAIT past local's.
+    pool.shutdown(wait=False)
+    try:
+        local = search_local(photo, limit=limit, region=region, flt=flt)
+    except SearchFailed as exc:
+        local_error = exc
+    try:
+        juhe = future.result(timeout=None if local is None else float(settings.JUHE_BOTH_WAIT))
+    except FutureTimeout:
+        juhe_error = Timeout()  # a late answer is dropped (and not learnt): the shopper has the local results
+    except SearchFailed as exc:
+        juhe_error = exc
     if juhe is not None:
         learn(juhe.hits)
     if local is not None and juhe is not None:
