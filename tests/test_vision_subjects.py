@@ -34,6 +34,17 @@ def test_a_dark_uniform_product_on_a_plain_table_is_one_subject_enclosing_it() -
     assert _near(boxes[0], (216 / 800, 93 / 534, 634 / 800, 441 / 534))
 
 
+def test_a_tables_dark_seams_reaching_the_border_do_not_join_the_product() -> None:
+    """Seams dark enough to stand out crossed the photo and touched the tablet: one subject as wide as the photo."""
+    photo = Image.new("RGB", (800, 534), (236, 232, 226))
+    draw = ImageDraw.Draw(photo)
+    for y in range(20, 534, 160):  # four seams, two of them through the tablet's sides
+        draw.line([(0, y), (800, y + 20)], fill=(140, 138, 134), width=6)
+    draw.rectangle([216, 93, 633, 440], fill=(22, 24, 28))
+    boxes = plain_background_boxes(photo)
+    assert len(boxes) == 1 and _near(boxes[0], (216 / 800, 93 / 534, 634 / 800, 441 / 534)), boxes
+
+
 def test_separate_products_are_separate_subjects_largest_first() -> None:
     photo = _table()
     draw = ImageDraw.Draw(photo)

@@ -113,6 +113,11 @@ def plain_background_boxes(image: Image.Image, limit: int = 5) -> list[tuple[flo
     if spread > PLAIN_BORDER_SPREAD:
         return []
     mask = np.linalg.norm(rgb - background, axis=2) > max(PLAIN_CONTRAST, 2.5 * spread)
+    if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
+        # Something reaches the border: a table's seams or a shadow's edge, which, touching the product, made one
+        # subject of the product and the whole table. Such strokes are one cell thin; a product's thin parts (a
+        # tripod's legs, a rope) are kept when nothing reaches the border.
+        mask = _opened(mask)
     labels = _components(mask)
     h, w = mask.shape
     blobs: list[tuple[float, tuple[float, float, float, float]]] = []
@@ -133,6 +138,21 @@ def plain_background_boxes(image: Image.Image, limit: int = 5) -> list[tuple[flo
         else:
             kept[owner] = _union(kept[owner], box)
     return kept[:limit]
+
+
+def _opened(mask: np.ndarray) -> np.ndarray:
+    """The mask without its one-cell-thin strokes: a cross-shaped erosion, then the same dilation."""
+    eroded = mask.copy()
+    eroded[1:] &= mask[:-1]
+    eroded[:-1] &= mask[1:]
+    eroded[:, 1:] &= mask[:, :-1]
+    eroded[:, :-1] &= mask[:, 1:]
+    opened = eroded.copy()
+    opened[1:] |= eroded[:-1]
+    opened[:-1] |= eroded[1:]
+    opened[:, 1:] |= eroded[:, :-1]
+    opened[:, :-1] |= eroded[:, 1:]
+    return opened
 
 
 def _union(
