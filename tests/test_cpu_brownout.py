@@ -89,12 +89,18 @@ def test_the_meter_sees_the_machine_get_busy() -> None:
         assert meter.busy() >= 0.75
 
 
-def test_a_searcher_skips_the_re_rank_only_above_its_limit(small_catalog: list[CatalogItem], tmp_path: Path) -> None:
-    stat, clock = tmp_path / "stat", Clock()
+def busy_meter(folder: Path) -> CpuMeter:
+    """A meter whose last half second was 80 % busy (a /proc/stat of its own, a clock of its own)."""
+    stat, clock = folder / "stat", Clock()
     write_stat(stat, busy=0, idle=0)
     meter = CpuMeter(stat, interval=0.5, clock=clock)
-    write_stat(stat, busy=80, idle=20)  # 80 % busy
+    write_stat(stat, busy=80, idle=20)
     clock.now += 1
+    return meter
+
+
+def test_a_searcher_skips_the_re_rank_only_above_its_limit(small_catalog: list[CatalogItem], tmp_path: Path) -> None:
+    meter = busy_meter(tmp_path)
     served = get_local_index().searcher
     image = prepare_image(small_catalog[1].picture.read_bytes()).image
 
@@ -111,11 +117,7 @@ def test_a_searcher_skips_the_re_rank_only_above_its_limit(small_catalog: list[C
 def test_a_busy_search_that_finds_nothing_says_nothing_of_its_re_rank(
     small_catalog: list[CatalogItem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stat, clock = tmp_path / "stat", Clock()
-    write_stat(stat, busy=0, idle=0)
-    meter = CpuMeter(stat, interval=0.5, clock=clock)
-    write_stat(stat, busy=80, idle=20)  # 80 % busy
-    clock.now += 1
+    meter = busy_meter(tmp_path)
     served = get_local_index().searcher
     monkeypatch.setattr(served, "cpu", meter)
     monkeypatch.setattr(served, "max_cpu", 0.7)
