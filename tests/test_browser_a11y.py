@@ -78,6 +78,7 @@ def test_the_box_on_the_photo_fits_a_finger_and_names_the_photo_once(
     assert len(handles) == 8 and all(round(w) >= 24 and round(h) >= 24 for w, h in handles), handles  # touch
     alts = page.evaluate("Array.from(document.querySelectorAll('.query-photo img'), img => img.alt)")
     assert len(alts) == 3 and alts.count("") == 2 and alts[0], alts  # Cropper's two copies say nothing
+    settled(page)  # no request of this page outlives the test
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
@@ -110,3 +111,4 @@ def test_the_filters_box_shows_that_it_opens(live_server, small_catalog: list[Ca
     closed = page.evaluate(chevron)
     page.locator(".facets summary").click()
     assert closed not in ("", "none") and page.evaluate(chevron) != closed
+    settled(page)
