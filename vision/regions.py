@@ -7,6 +7,7 @@ many regions (regional pooling instead of one network run per crop).
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
@@ -118,13 +119,7 @@ def plain_background_boxes(image: Image.Image, limit: int = 5) -> list[tuple[flo
         # subject of the product and the whole table. Such strokes are one cell thin; a product's thin parts (a
         # tripod's legs, a rope) are kept when nothing reaches the border.
         mask = _opened(mask)
-    labels = _components(mask)
-    h, w = mask.shape
-    blobs: list[tuple[float, tuple[float, float, float, float]]] = []
-    for label in range(1, int(labels.max()) + 1):
-        ys, xs = np.nonzero(labels == label)
-        if len(xs) >= PLAIN_MIN_SHARE * h * w:
-            blobs.append((float(len(xs)), (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)))
+    blobs = [(float(len(xs)), box) for _, xs, box in _blob_cells(mask) if len(xs) >= PLAIN_MIN_SHARE * mask.size]
     blobs.sort(key=lambda item: -item[0])
     if not blobs or _area(blobs[0][1]) > PLAIN_MAX_SHARE:
         return []
@@ -164,23 +159,24 @@ def _union(
 def salient_boxes(fmap: np.ndarray, limit: int = 5) -> list[tuple[float, float, float, float]]:
     """Up to `limit` boxes (fractions x0, y0, x1, y1) around strongly activated blobs, strongest first."""
     energy = np.linalg.norm(fmap, axis=0)
-    h, w = energy.shape
     energy = (energy - energy.min()) / max(float(np.ptp(energy)), 1e-6)
     found: list[tuple[float, tuple[float, float, float, float]]] = []
     for level in (0.6, 0.4):
-        mask = energy >= level
-        labels = _components(mask)
-        for label in range(1, int(labels.max()) + 1):
-            ys, xs = np.nonzero(labels == label)
-            if len(xs) < 2:
-                continue
-            mass = float(energy[ys, xs].sum())
-            box = (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
-            if not any(_same_subject(box, other) for _, other in found):
-                found.append((mass, box))
+        for ys, xs, box in _blob_cells(energy >= level):
+            if len(xs) >= 2 and not any(_same_subject(box, other) for _, other in found):
+                found.append((float(energy[ys, xs].sum()), box))
     found = _without_lone_cores(found)
     found.sort(key=lambda item: -item[0])
     return [box for _, box in found[:limit]]
+
+
+def _blob_cells(mask: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]]:
+    """Each 4-connected blob of a boolean grid: its cells' rows and columns, and its box in fractions of the grid."""
+    labels = _components(mask)
+    h, w = mask.shape
+    for label in range(1, int(labels.max()) + 1):
+        ys, xs = np.nonzero(labels == label)
+        yield ys, xs, (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
 
 
 def _without_lone_cores(
