@@ -23,10 +23,8 @@ class JuheError(SearchFailed):
     error_code = 0
     retries = 0  # how many extra attempts this answer deserves
     fallback_allowed = False
-    # Juhe refuses this server (its key, permission, IP): an administrator's to fix, logged as an error. The
-    # shopper is answered from the local catalog meanwhile (a wrong key took every photo search down, QA20),
-    # and told only that Juhe is unavailable: the key is none of their business.
-    operator_problem = False
+    # operator_problem (SearchFailed): the shopper is answered from the local catalog meanwhile (a wrong key took
+    # every photo search down, QA20), and told only that Juhe is unavailable.
 
     def __init__(self, message: str | None = None, *, reason: str = "") -> None:
         self.reason = reason

@@ -12,8 +12,11 @@ class SearchFailed(Exception):
     """A search that could not be answered; `code` is stored in history, `message` shown to the shopper."""
 
     code = "search_failed"
-    # Whether another backend may answer instead (network trouble, maintenance, quota).
+    # Whether another backend may answer instead (network trouble, maintenance, quota, our key refused).
     fallback_allowed = False
+    # The service refuses this server (its key, permission, IP): an administrator's to fix, logged as an error, and
+    # its message (about the key) is not shown to the shopper (search.juhe_errors).
+    operator_problem = False
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)

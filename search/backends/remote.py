@@ -61,7 +61,7 @@ def search_remote(
 
 
 def log_fallback(exc: SearchFailed) -> None:
-    if getattr(exc, "operator_problem", False):
+    if exc.operator_problem:
         logger.error("Juhe refuses this server (%s: %s); answering from the local catalog", exc.code, exc.message)
     else:
         logger.warning("Juhe failed (%s); answering from the local catalog", exc.code)
@@ -71,7 +71,7 @@ OPERATOR_FALLBACK_TEXT = gettext_noop("Juhe is unavailable right now; showing re
 
 
 def fallback_notice(exc: SearchFailed) -> str:
-    if getattr(exc, "operator_problem", False):  # its message is for an administrator (the key): not shown
+    if exc.operator_problem:  # its message is for an administrator (the key): not shown
         return _(OPERATOR_FALLBACK_TEXT)
     return _("Juhe is unavailable (%(reason)s); showing results from our own catalog.") % {
         "reason": exc.message.rstrip(".。")  # the sentence's own full stop, English or Chinese, not inside the brackets
