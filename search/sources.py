@@ -42,8 +42,11 @@ def region_numbers(text: str) -> tuple[float, float, float, float] | None:
 def parse_region(text: str) -> Box | None:
     """ "x0,y0,x1,y1" in fractions of the photo; None when it is not four numbers making a usable box."""
     numbers = region_numbers(text)
-    if numbers is None:
-        return None
+    return None if numbers is None else usable_region(numbers)
+
+
+def usable_region(numbers: tuple[float, float, float, float]) -> Box | None:
+    """The box these fractions make, within the photo; None when it is too small to search."""
     box = Box(*numbers).clamp()
     if box.x1 - box.x0 < MIN_REGION_SIDE or box.y1 - box.y0 < MIN_REGION_SIDE:
         return None

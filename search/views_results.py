@@ -31,10 +31,10 @@ from search.sources import (
     analyse,
     catalog_hits,
     hits_of_search,
-    parse_region,
     photo_bytes,
     region_numbers,
     saved_region,
+    usable_region,
 )
 from search.views import HtmxHttpRequest, render_results, save_history
 from vision.engine import Box
@@ -142,9 +142,12 @@ def search_region(request: HtmxHttpRequest) -> HttpResponse:
         raise
     region: Box | None
     if request.POST.get("region"):
-        region = parse_region(request.POST["region"])
+        numbers = region_numbers(request.POST["region"])
+        if numbers is None:
+            return refused(request, "bad_region_value")
+        region = usable_region(numbers)
         if region is None:
-            return refused(request, "bad_region" if region_numbers(request.POST["region"]) else "bad_region_value")
+            return refused(request, "bad_region")
     else:
         region = saved_region(parent)
     data = photo_bytes(parent)
