@@ -81,12 +81,17 @@ def absolute_links(request: HttpRequest, item: dict[str, Any]) -> dict[str, Any]
     return item
 
 
+def method_not_allowed(allow: str, detail: str) -> JsonResponse:
+    """Juhe's 10007 as HTTP 405, with the methods that are allowed."""
+    response = envelope(10007, detail, status=405)
+    response["Allow"] = allow
+    return response
+
+
 @csrf_exempt
 def snapshop_query(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        response = envelope(10007, "use POST with the form fields image and key", status=405)
-        response["Allow"] = "POST"
-        return response
+        return method_not_allowed("POST", "use POST with the form fields image and key")
     try:
         return answer_query(request)
     except Exception:  # the API answers JSON, never Django's HTML 500 page
@@ -150,9 +155,7 @@ def answer_query(request: HttpRequest) -> JsonResponse:
 @csrf_exempt  # a POST here gets the API's JSON refusal below, not Django's HTML 403 for a missing CSRF token
 def openapi_yaml(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
-        response = envelope(10007, "the description is read with GET", status=405)
-        response["Allow"] = "GET, HEAD"
-        return response
+        return method_not_allowed("GET, HEAD", "the description is read with GET")
     return HttpResponse(OPENAPI_PATH.read_bytes(), content_type="application/yaml; charset=utf-8")
 
 
