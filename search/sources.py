@@ -123,7 +123,8 @@ def hits_of_search(search: Search, state: State) -> list[ProductHit]:
                 # The engine of that search cannot answer now (Juhe no longer configured, the service down): its
                 # stored hits, filtered, rather than an error page or another engine's products for a filter click.
                 # Not cached.
-                logger.warning("refining search %s: %s; filtering its stored hits", search.pk, outcome.error_code)
+                why = outcome.error_code or outcome.answered_by  # a fallback's answer has no error code
+                logger.warning("refining search %s: %s; filtering its stored hits", search.pk, why)
                 return _words(within(search.product_hits(), flt), state)
             # Whatever the backend did with the filter, only hits inside it are shown.
             cached = within(outcome.hits, flt)
