@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
@@ -266,7 +265,7 @@ class CatalogImporter:
                 row = ProductImage(product=product, position=position, source_url=loaded.ref[:1000])
                 row.content_hash = loaded.digest
                 name = f"{loaded.digest[:24]}.jpg"
-                row.image.save(name, ContentFile(loaded.stored_jpeg()), save=False)
+                row.store_file(name, loaded.stored_jpeg())
                 row.save()
             elif row.position != position:
                 row.position = position

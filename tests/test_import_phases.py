@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 
 from catalog import benchmark as bench
 from catalog.features import DatabaseSource, missing_extras, picture_extras
@@ -130,3 +131,50 @@ def test_the_benchmark_measures_the_import_work() -> None:
     report = bench.import_speed(engine, [(GROCERY / r["imageUrl"]).read_bytes() for r in rows], 8)
     assert report["embed_ips"] > 0 and report["searchable_ips"] >= report["embed_ips"]
     assert report["embed_cpu_ms"] > report["searchable_cpu_ms"] > 0
+
+
+@pytest.mark.django_db
+def test_an_import_stopped_inside_its_transaction_leaves_no_stray_picture_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog_csv = write_catalog(tmp_path, 6)
+    index = get_local_index()
+    save = ProductImage.save
+    saved: list[int] = []
+
+    def stop_at_the_third_picture(picture: ProductImage, *args: object, **kwargs: object) -> None:
+        saved.append(1)
+        if len(saved) == 3:
+            raise Stop  # like a kill: two pictures' files are written, their rows roll back
+        save(picture, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ProductImage, "save", stop_at_the_third_picture)
+    with pytest.raises(Stop):
+        CatalogImporter(index, base_dir=tmp_path, batch_size=6).run(read_catalog(catalog_csv))
+    monkeypatch.undo()
+    assert ProductImage.objects.count() == 0
+    media = Path(settings.MEDIA_ROOT) / "catalog"
+    strays = [f for f in media.rglob("*") if f.is_file()]
+    assert len(strays) == 3  # written before their rows, which rolled back
+    strays[0].write_bytes(strays[0].read_bytes()[:100])  # as if killed mid-write
+
+    CatalogImporter(index, base_dir=tmp_path, batch_size=6).run(read_catalog(catalog_csv))
+    files = sorted(str(f.relative_to(settings.MEDIA_ROOT)) for f in media.rglob("*") if f.is_file())
+    assert files == sorted(ProductImage.objects.values_list("image", flat=True))
+    assert len(files) == 6
+    for picture in ProductImage.objects.all():  # each file whole, the cut one written again
+        assert prepare_image(stored_bytes(picture)).image.size
+
+
+@pytest.mark.django_db
+def test_a_picture_shared_by_two_products_keeps_one_file_each(tmp_path: Path) -> None:
+    rows = grocery_rows(1)
+    path = tmp_path / "catalog.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        for sku in ("a", "b"):
+            writer.writerow({**rows[0], "skuId": sku, "imageUrl": str(GROCERY / rows[0]["imageUrl"])})
+    CatalogImporter(get_local_index(), base_dir=tmp_path).run(read_catalog(path))
+    names = list(ProductImage.objects.values_list("image", flat=True))
+    assert len(names) == 2 and len(set(names)) == 2  # deleting one product must not take the other's picture

@@ -22,7 +22,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, connections
 
 from search.hits import ProductHit, safe_link
@@ -197,7 +196,8 @@ def fetch_pictures(jobs: list[tuple[int, list[str]]]) -> int:
                 continue
             digest = hashlib.sha256(data).hexdigest()
             picture = ProductImage(product=product, position=position, source_url=url[:1000], content_hash=digest)
-            picture.image.save(f"{digest[:24]}.jpg", ContentFile(encode_jpeg(prepared.image, max_side=1024)))
+            picture.store_file(f"{digest[:24]}.jpg", encode_jpeg(prepared.image, max_side=1024))
+            picture.save()
             pictures.append(picture)
             images.append(prepared.image)
     if pictures:
