@@ -142,7 +142,7 @@ def answer_query(request: HttpRequest) -> JsonResponse:
         return refuse(254701, form.image_error() or "bad request", api_key=api_key)
     data: bytes = form.cleaned_data["image"]
     # Always the local engine: a SnapShop whose own backend is `juhe` may point at this very endpoint.
-    outcome = run_search(data, backend="local")
+    outcome = run_search(data, backend="local", keep="copies")
     record_search(outcome, data, channel=Search.Channel.API, session_key=session_for(api_key))
     if outcome.ok:
         hits = [absolute_links(request, hit.to_juhe()) for hit in outcome.hits]

@@ -8,7 +8,6 @@ carries an error code and a message instead, so callers render it and
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import time
 import uuid
@@ -19,16 +18,16 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.translation import gettext as _
-from PIL import Image
 
 from search.backends.base import BackendAnswer, SearchFailed
 from search.backends.local import search_local
 from search.hits import ProductHit
+from search.keeping import EarlyLook, Keep, KeptPhoto, PhotoCopies, photo_copies, start_keeping
 from search.models import Search, SearchHit
-from search.photo import STORED_ORIGINAL_MAX_BYTES, STORED_ORIGINAL_MAX_SIDE, strip_jpeg_metadata
 from vectors.base import Filter
 from vision.engine import Box
-from vision.prepare import MIN_SIDE, ImageRejected, PreparedImage, encode_jpeg, prepare_image
+from vision.parallel import Beside
+from vision.prepare import ImageRejected, PreparedImage, prepare_image
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,6 @@ QUERY_PHOTO_SIDE = 800
 # ... or what the JPEG's DCT scaling gives between 0.85 and 1.3 times that, kept without resampling: a
 # 1440 px photo decodes at 720 px, a 4032 px one at 1008, instead of paying 5-9 ms to resample to 800.
 QUERY_DCT_RANGE = (0.85, 1.3)
-ORIENTATION_TAG = 0x0112
 
 
 @dataclass
@@ -58,6 +56,21 @@ class SearchOutcome:
     photo: PreparedImage | None = None
     timings: dict[str, float] = field(default_factory=dict)
     like_sku: str = ""  # "more like this": the product whose picture was searched, left out of the hits
+    keeping: Beside[KeptPhoto] | None = None  # what history keeps of the photo, made beside the search
+
+    def photo_copies(self, data: bytes) -> PhotoCopies | None:
+        if self.photo is None:
+            return None
+        return self.keeping.result().copies if self.keeping is not None else photo_copies(data, self.photo)
+
+    def early_look(self) -> EarlyLook | None:
+        if self.keeping is None:
+            return None
+        try:
+            return self.keeping.result().look
+        except Exception:  # the copies failed: record_search says so; the look is found again after the pass
+            logger.warning("keeping the photo failed", exc_info=True)
+            return None
 
     @property
     def ok(self) -> bool:
@@ -77,9 +90,11 @@ def run_search(
     flt: Filter | None = None,
     limit: int | None = None,
     like_sku: str = "",
+    keep: Keep = "nothing",
 ) -> SearchOutcome:
     """Search with the photo. `like_sku`: the photo is that catalog product's picture ("more like this"),
-    so the product itself is left out; the shopper asked for other products."""
+    so the product itself is left out; the shopper asked for other products. `keep`: what `record_search`
+    and the page will keep of the photo, made on the other core during the search (search.keeping)."""
     started = time.perf_counter()
     outcome = SearchOutcome(backend=backend or settings.SNAPSHOP_BACKEND, like_sku=like_sku)
     limit = limit or settings.SNAPSHOP_RESULTS_PER_PAGE
@@ -87,6 +102,7 @@ def run_search(
         photo = prepare_query_photo(data)
         outcome.photo = photo
         outcome.timings["prepare_ms"] = (time.perf_counter() - started) * 1000
+        outcome.keeping = start_keeping(data, photo, keep)
         answer = dispatch(photo, outcome.backend, limit + 1 if like_sku else limit, region, flt)
     except ImageRejected as exc:
         outcome.error_code, outcome.error_message = exc.code, exc.message
@@ -137,8 +153,8 @@ def record_search(
     subjects: list[list[float]] | None = None,
     hints: list[str] | None = None,
 ) -> Search:
-    """Save the search with its hits in rank order, in one transaction. The stored photo carries no EXIF
-    and no GPS: an upright JPEG is kept minus its metadata segments, anything else is re-encoded."""
+    """Save the search with its hits in rank order, in one transaction, with its photo's copies
+    (search.keeping.photo_copies: no EXIF, no GPS)."""
     search = Search(
         session_key=session_key or "",
         device=device,
@@ -158,18 +174,12 @@ def record_search(
         hints=hints,
         like_sku=outcome.like_sku,
     )
-    if outcome.photo is not None:
+    copies = outcome.photo_copies(data)
+    if copies is not None:
         name = hashlib.sha256(data).hexdigest()[:24] + ".jpg"
-        image = outcome.photo.image
-        kept = stored_original(data, outcome.photo)
-        if kept is None:
-            image = searchable_copy(image)
-            search.photo_width, search.photo_height = image.size
-            search.photo.save(name, ContentFile(encode_jpeg(image, quality=85)), save=False)
-        else:
-            stored, (search.photo_width, search.photo_height) = kept
-            search.photo.save(name, ContentFile(stored), save=False)
-        search.thumbnail.save(name, ContentFile(thumbnail_jpeg(outcome.photo)), save=False)
+        search.photo_width, search.photo_height = copies.size
+        search.photo.save(name, ContentFile(copies.stored), save=False)
+        search.thumbnail.save(name, ContentFile(copies.thumbnail), save=False)
     try:
         with transaction.atomic():
             search.save()
@@ -178,18 +188,6 @@ def record_search(
         search.delete_files()  # a photo without its row would escape retention (purge_history) for good
         raise
     return search
-
-
-def searchable_copy(image: Image.Image) -> Image.Image:
-    """The query-sized photo as stored: a panorama brought to the query size can have a shorter side below
-    what a photo may have (1000 x 55 became 800 x 44), and searching a region of it again was refused as
-    "too small". Stored with that side at MIN_SIDE, it is searched as the first time (brought to 800 x 44)."""
-    short = min(image.size)
-    if short >= MIN_SIDE:
-        return image
-    scale = MIN_SIDE / max(short, 1)
-    size = (max(MIN_SIDE, round(image.width * scale)), max(MIN_SIDE, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC)
 
 
 def stored_hits(outcome: SearchOutcome) -> list[ProductHit]:
@@ -208,28 +206,3 @@ def stored_hits(outcome: SearchOutcome) -> list[ProductHit]:
             )
         )
     return hits
-
-
-def stored_original(data: bytes, photo: PreparedImage) -> tuple[bytes, tuple[int, int]] | None:
-    """The upload as stored (metadata stripped) and its size, when it can be kept as it came: a JPEG in
-    RGB or grey, upright (EXIF orientation 1 or none), not larger than the limits. None otherwise."""
-    if photo.source_format != "JPEG" or len(data) > STORED_ORIGINAL_MAX_BYTES:
-        return None
-    try:
-        header = Image.open(io.BytesIO(data))
-        if header.mode not in {"RGB", "L"} or max(header.size) > STORED_ORIGINAL_MAX_SIDE:
-            return None
-        if header.getexif().get(ORIENTATION_TAG, 1) != 1:
-            return None  # the stored copy must look upright without EXIF: re-encode the turned picture
-        size = header.size
-    except (OSError, ValueError, SyntaxError):
-        return None
-    stripped = strip_jpeg_metadata(data)
-    return (stripped, size) if stripped is not None else None
-
-
-def thumbnail_jpeg(photo: PreparedImage) -> bytes:
-    """The small copy the result page shows (the photo's preview, at most PREVIEW_SIDE)."""
-    out = io.BytesIO()
-    photo.preview.save(out, format="JPEG", quality=80)
-    return out.getvalue()

@@ -1,14 +1,12 @@
 """Where a result list comes from: a saved search (its stored hits, or the engine again within a filter),
-the catalog by words (no photo), and what we learn about a photo (candidate subjects, quality hints)."""
+and the catalog by words (no photo)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import math
-from pathlib import Path
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F
 
@@ -20,8 +18,6 @@ from search.models import Search
 from search.refine import MAX_RESULTS, State, within, words_match
 from search.services import run_search
 from vision.engine import Box
-from vision.prepare import PreparedImage
-from vision.quality import photo_hints
 
 logger = logging.getLogger(__name__)
 CACHE_SECONDS = 600
@@ -171,25 +167,3 @@ def catalog_hits(state: State) -> tuple[list[ProductHit], bool]:
         for product in products[: MAX_RESULTS + 1]
     ]
     return found[:MAX_RESULTS], len(found) > MAX_RESULTS
-
-
-def analyse(photo: PreparedImage) -> tuple[list[list[float]], list[str]]:
-    """Candidate subjects (up to 5, best first, as [x0, y0, x1, y1]) and quality hints of a photo.
-    Advice only: any failure here leaves both empty rather than costing the search."""
-    image = photo.image
-    subjects: list[Box] = []
-    try:
-        from vision.engine import get_engine
-
-        engine = get_engine(Path(settings.SNAPSHOP_MODEL_PATH))
-        subjects = [box.clamp() for box in engine.detect_subjects(image)][:5]
-    except Exception:  # no model, or a picture the detector cannot read: no chips
-        logger.warning("subject detection failed", exc_info=True)
-    try:
-        hints = photo_hints(photo.preview, subjects)
-    except Exception:  # hints are advice
-        logger.warning("photo hints failed", exc_info=True)
-        hints = []
-    usable = [b for b in subjects if (b.x1 - b.x0) * (b.y1 - b.y0) > 0.005]
-    boxes = [[round(float(v), 4) for v in (b.x0, b.y0, b.x1, b.y1)] for b in usable]
-    return boxes, hints

@@ -81,7 +81,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
                      b"", device_of(request))  # fmt: skip
         return render_results(request, form, Results(cards=[], error_code=code, error_message=message))
     data = form.photo_bytes()
-    outcome = run_search(data, limit=MAX_RESULTS)
+    outcome = run_search(data, limit=MAX_RESULTS, keep="copies_and_look")
     return views_results.answer(request, outcome, data)
 
 

@@ -22,13 +22,13 @@ from catalog.models import Product
 from search.devices import device_of
 from search.forms import PhotoForm, error_text
 from search.hits import ProductHit
+from search.keeping import analyse
 from search.models import Search
 from search.photo import QueryPhoto
 from search.refine import MAX_RESULTS, State, credible, facets, ordered, page_size
 from search.results import SERVICE_FAILURES, Results, cards_for, results_from_outcome, results_from_saved
 from search.services import SearchOutcome, run_search, stored_hits
 from search.sources import (
-    analyse,
     catalog_hits,
     hits_of_search,
     photo_bytes,
@@ -107,7 +107,7 @@ def answer(request: HtmxHttpRequest, outcome: SearchOutcome, data: bytes, parent
     if parent is not None:
         subjects, hints = parent.subjects, parent.hints
     elif outcome.photo is not None:
-        subjects, hints = analyse(outcome.photo)
+        subjects, hints = analyse(outcome.photo, outcome.early_look())
         if outcome.like_sku:
             hints = None  # a catalog picture: tips on taking the photo are not for the shopper
     saved = save_history(request, outcome, data, device, subjects=subjects, hints=hints)
@@ -153,7 +153,7 @@ def search_region(request: HtmxHttpRequest) -> HttpResponse:
     data = photo_bytes(parent)
     if data is None:
         return refused(request, "photo_gone")
-    outcome = run_search(data, region=region, limit=MAX_RESULTS, like_sku=parent.like_sku)
+    outcome = run_search(data, region=region, limit=MAX_RESULTS, like_sku=parent.like_sku, keep="copies")
     return answer(request, outcome, data, parent=parent)
 
 
@@ -172,7 +172,8 @@ def search_like(request: HtmxHttpRequest) -> HttpResponse:
     except OSError:
         logger.warning("picture of %s is missing", product)
         return refused(request, "photo_gone")
-    return answer(request, run_search(data, limit=MAX_RESULTS, like_sku=product.sku_id), data)
+    outcome = run_search(data, limit=MAX_RESULTS, like_sku=product.sku_id, keep="copies_and_look")
+    return answer(request, outcome, data)
 
 
 @require_GET

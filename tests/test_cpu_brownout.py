@@ -20,23 +20,11 @@ from catalog.local_engine import PROCESS_IN_FLIGHT, LocalSearcher
 from search.backends.local import search_local
 from search.models import Search
 from tests.conftest import CatalogItem
+from tests.cpu_meters import Clock, busy_meter, write_stat
 from vectors.base import Filter
 from vision.prepare import prepare_image
 
 BUSY_TEXT = "skipped the detailed picture check"
-
-
-def write_stat(path: Path, busy: int, idle: int) -> None:
-    # user nice system idle iowait irq softirq steal guest guest_nice, as Linux writes it
-    path.write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 {busy} 0 0 {idle} 0 0 0 0 0 0\nintr 1 2 3\n")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_meter_reports_the_busy_share_of_the_last_sample(tmp_path: Path) -> None:
@@ -87,16 +75,6 @@ def test_the_meter_sees_the_machine_get_busy() -> None:
         meter.busy()  # starts a sample with every core spinning
         time.sleep(0.4)
         assert meter.busy() >= 0.75
-
-
-def busy_meter(folder: Path) -> CpuMeter:
-    """A meter whose last half second was 80 % busy (a /proc/stat of its own, a clock of its own)."""
-    stat, clock = folder / "stat", Clock()
-    write_stat(stat, busy=0, idle=0)
-    meter = CpuMeter(stat, interval=0.5, clock=clock)
-    write_stat(stat, busy=80, idle=20)
-    clock.now += 1
-    return meter
 
 
 def test_a_searcher_skips_the_re_rank_only_above_its_limit(small_catalog: list[CatalogItem], tmp_path: Path) -> None:

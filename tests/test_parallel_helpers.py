@@ -123,3 +123,52 @@ def test_side_by_side_runs_the_second_half_on_the_pool_when_it_is_free() -> None
 
     assert parallel.side_by_side(_noting(runs, half), 1, 2) == (1, 2)
     assert runs[1] == "MainThread" and runs[2].startswith("search-side")
+
+
+def test_beside_gives_the_same_value_at_every_call_and_runs_the_work_once() -> None:
+    calls: list[str] = []
+
+    def work() -> int:
+        calls.append(threading.current_thread().name)
+        return 7
+
+    beside = parallel.Beside(work)
+    assert [beside.result(), beside.result()] == [7, 7]
+    assert len(calls) == 1
+
+
+def test_beside_runs_the_work_in_the_asking_thread_when_no_pool_thread_started_it() -> None:
+    release = threading.Event()
+    started = threading.Barrier(parallel.WORKERS + 1)
+
+    def other_search() -> None:
+        started.wait(WAIT)
+        release.wait(WAIT)
+
+    others = [parallel.POOL.submit(other_search) for _ in range(parallel.WORKERS)]
+    try:
+        started.wait(WAIT)  # every pool thread is now inside another search
+        calls: list[str] = []
+
+        def work() -> int:
+            calls.append(threading.current_thread().name)
+            return len(calls)
+
+        beside = parallel.Beside(work)
+        assert [beside.result(), beside.result()] == [1, 1]
+        assert calls == ["MainThread"]  # not queued behind the other searches, and not run again later
+    finally:
+        release.set()
+        for other in others:
+            other.result(timeout=WAIT)
+    assert calls == ["MainThread"]
+
+
+def test_beside_raises_the_works_error_at_every_call() -> None:
+    def broken() -> int:
+        raise ValueError("no")
+
+    beside = parallel.Beside(broken)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="no"):
+            beside.result()

@@ -196,11 +196,13 @@ class Engine:
         vectors = l2_normalise(regions.pool_windows(feature_map, self._windows))
         return QueryFeatures(vectors=vectors, region=box, state=state)
 
-    def detect_subjects(self, image: Image.Image) -> list[Box]:
+    def detect_subjects(self, image: Image.Image, *, plain: list[Box] | None = None) -> list[Box]:
         """Up to 5 candidate subject boxes (fractions of the picture), most salient first: what stands out from
-        a plain background where there is one, else the feature map's strongly activated blobs."""
-        boxes = regions.plain_background_boxes(image) or regions.salient_boxes(self._whole_map(image))
-        return [Box(*b) for b in boxes]
+        a plain background where there is one, else the feature map's strongly activated blobs. `plain`: the
+        plain-background boxes of this picture, when already found."""
+        if plain is None:
+            plain = [Box(*b) for b in regions.plain_background_boxes(image)]
+        return plain or [Box(*b) for b in regions.salient_boxes(self._whole_map(image))]
 
     def _query_local(self, query: QueryFeatures, *, quick: bool = False) -> local.LocalFeatures:
         key = _local_key(quick)

@@ -4,9 +4,9 @@ half of its re-rank's candidates beside the other half.
 
 A search's parts were run one after another, so on 2 cores one stood idle for most of a search. The
 network (ONNX Runtime), the blurs and matrix products of SIFT and the matching all release the GIL.
-The pool is per process and small; only a search with the full re-rank uses it. The brownout
-(catalog.local_engine) gives the full re-rank to one search at a time per process, so its tasks rarely
-queue behind another search's.
+The pool is per process and small: a search with the full re-rank uses it, and a web or API search for what
+it keeps of its photo (search.keeping). The brownout (catalog.local_engine) gives the full re-rank to one
+search at a time per process, so its tasks rarely queue behind another search's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 A = TypeVar("A")
@@ -24,15 +25,33 @@ WORKERS = 2
 POOL = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="search-side")
 
 
+class Beside(Generic[T]):
+    """`work()` started on the pool now, its value taken later. If no pool thread has started it by then (the
+    pool busy with another search), it runs in the thread asking: a caller that is itself a pool thread (the
+    photo's SIFT) never waits on a task queued behind it, and no caller waits on another search."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._work = work
+        self._pending = POOL.submit(work)
+        self._ran_here: Future[T] | None = None
+
+    def result(self) -> T:
+        """The value (or the exception) of `work()`, the same at every call."""
+        if self._ran_here is None and not self._pending.cancel():
+            return self._pending.result()
+        if self._ran_here is None:
+            self._ran_here = Future()
+            try:
+                self._ran_here.set_result(self._work())
+            except BaseException as exc:  # noqa: BLE001 - raised again below, as the pool's future would
+                self._ran_here.set_exception(exc)
+        return self._ran_here.result()
+
+
 def side_by_side(work: Callable[[A], T], first: A, second: A) -> tuple[T, T]:
-    """(work(first), work(second)), the second on the pool meanwhile. If no pool thread has taken it by the
-    time the first is done (the pool busy with another search), it runs here: a caller that is itself a pool
-    thread (the photo's SIFT) never waits on a task queued behind it, and no caller waits on another search."""
-    pending = POOL.submit(work, second)
-    done = work(first)
-    if pending.cancel():
-        return done, work(second)
-    return done, pending.result()
+    """(work(first), work(second)), the second on the pool meanwhile (see Beside)."""
+    pending = Beside(partial(work, second))
+    return work(first), pending.result()
 
 
 class _Offer(Generic[A, T]):

@@ -51,13 +51,20 @@ def subject_fraction(subjects: Sequence[Box]) -> float | None:
 
 def photo_hints(image: Image.Image, subjects: Sequence[Box] = ()) -> list[str]:
     """Codes of what could make the photo search better, most important first (empty when it looks fine)."""
+    return look_hints(image) + subject_hints(subjects)
+
+
+def look_hints(image: Image.Image) -> list[str]:
+    """The hints of the picture itself (too dark, too blurry), which need no subjects."""
     pixels = grey(image)
     hints: list[str] = []
     if luminance(pixels) < DARK_LUMINANCE:
         hints.append("dark")
     if laplacian_variance(pixels) < BLUR_VARIANCE:
         hints.append("blurry")
-    fraction = subject_fraction(subjects)
-    if fraction is not None and fraction < SMALL_SUBJECT:
-        hints.append("small_subject")
     return hints
+
+
+def subject_hints(subjects: Sequence[Box]) -> list[str]:
+    fraction = subject_fraction(subjects)
+    return ["small_subject"] if fraction is not None and fraction < SMALL_SUBJECT else []
