@@ -164,3 +164,27 @@ def test_the_back_button_copies_no_style_attribute(live_server, small_catalog: l
     settled(page)
     violations += page.evaluate("window.__csp || []")
     assert not violations, violations
+
+
+def test_arrow_keys_through_the_sort_search_once_for_where_they_stop(
+    live_server, small_catalog: list[CatalogItem], page
+):
+    """A closed select takes the next option on each arrow key: reaching "high to low" searched "low to high"
+    first (QA20 a11y #6)."""
+    search_with(page, live_server.url, small_catalog[4].picture)
+    settled(page)
+    refines: list[str] = []
+    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
+    page.focus("[data-sort]")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown", delay=200)
+    page.wait_for_url(re.compile(r"sort=price_desc"), timeout=TIMEOUT)
+    settled(page)
+    assert len(refines) == 1 and "sort=price_desc" in refines[0], refines
+    assert page.evaluate("document.activeElement.name") == "sort"
+
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Enter")  # at once, without waiting for the keys to rest
+    page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    assert len(refines) == 2 and "sort=price_asc" in refines[1], refines

@@ -59,6 +59,10 @@
     });
   }
 
+  function submitForm(form) {
+    if (typeof form.requestSubmit === "function") form.requestSubmit(); else htmx.trigger(form, "submit");
+  }
+
   function searchRegion(figure, cropper) {
     var form = figure.querySelector("[data-region-form]");
     var input = figure.querySelector("[data-region-input]");
@@ -68,7 +72,7 @@
     var moved = box.some(function (v, i) { return Math.abs(v - before[i]) > 0.005; });
     if (!moved) return;
     input.value = boxText(box);
-    if (typeof form.requestSubmit === "function") form.requestSubmit(); else htmx.trigger(form, "submit");
+    submitForm(form);
   }
 
   function initRegion(img) {
@@ -197,8 +201,38 @@
       refineTimer = null;
       if (pendingRefine !== form || !form.isConnected) return;  /* another search went meanwhile */
       pendingRefine = null;
-      if (typeof form.requestSubmit === "function") form.requestSubmit(); else htmx.trigger(form, "submit");
+      submitForm(form);
     }, next ? OTHER_CONTROL_GRACE : 0);
+  });
+  /* The sort: a closed select takes the next option on each arrow key (or typed letter) and says "change", so
+     reaching "high to low" searched "low to high" first (QA20). Changed from the keyboard, it searches once the
+     keys rest (KEY_DELAY), on Enter, or when the focus leaves it; picked from its list (mouse, touch, or Enter
+     in the open list), at once. */
+  var SORT = "#refine select[data-sort]";
+  var sortKeyed = false;
+  var sortTimer = null;
+  function sortNow(select) {
+    if (!sortTimer) return;
+    clearTimeout(sortTimer);
+    sortTimer = null;
+    if (select.form && select.isConnected) submitForm(select.form);
+  }
+  document.addEventListener("keydown", function (event) {
+    var select = event.target;
+    if (!select.matches || !select.matches(SORT)) return;
+    if (event.key === "Enter" && sortTimer) { event.preventDefault(); sortNow(select); return; }
+    sortKeyed = /^(Arrow|Page|Home|End)/.test(event.key) || event.key.length === 1;
+  }, true);
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.matches || !select.matches(SORT) || !sortKeyed) return;
+    sortKeyed = false;
+    event.stopPropagation();  /* before htmx's "change" trigger on the form sees it */
+    clearTimeout(sortTimer);
+    sortTimer = setTimeout(function () { sortNow(select); }, KEY_DELAY);
+  }, true);
+  document.addEventListener("focusout", function (event) {
+    if (event.target.matches && event.target.matches(SORT)) sortNow(event.target);
   });
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
