@@ -22,6 +22,14 @@ def test_form_posts_with_htmx_as_multipart(client):
     assert 'enctype="multipart/form-data"' in html  # and works as a plain form without JavaScript
 
 
+def test_before_a_search_the_results_area_is_no_landmark(client):
+    """An empty "Search results" region was listed among the page's landmarks (QA20 a11y #14)."""
+    html = client.get(reverse("home")).content.decode()
+    area = re.search(r'<(\w+) id="results"[^>]*>', html)
+    assert area is not None and area.group(1) == "div" and "aria-label" not in area.group(0)
+    assert "results-layout" not in html
+
+
 def test_csrf_token_is_sent_by_htmx_from_body_headers(client):
     html = client.get(reverse("home")).content.decode()
     headers = re.search(r"<body hx-headers='([^']+)'", html)

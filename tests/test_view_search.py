@@ -53,6 +53,11 @@ def test_htmx_post_returns_the_results_fragment(client, small_catalog):
     html = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in html and len(cards(html)) >= 1
+    # The results are a region named by their heading ("3 matching products"), and so is an error.
+    assert html.count('<section class="results-layout" aria-labelledby="results-title">') == 1
+    assert html.count('id="results-title"') == 1
+    error = post(client, b"not a picture").content.decode()
+    assert '<section class="results-layout" aria-labelledby="results-title">' in error and 'id="results-title"' in error
 
 
 def test_best_match_is_the_first_card(client, small_catalog):
