@@ -14,6 +14,8 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 
 from api.forms import QueryForm
@@ -39,8 +41,14 @@ REASONS = {
 KEY_STATE_CODES = {ApiKey.State.REVOKED: 10009, ApiKey.State.EXPIRED: 10003}
 LINK_FIELDS = ("imageUrl", "detailUrl", "detailAppUrl")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-TOO_LARGE_REASON = "the request is too large"  # also said by search.body_limit, before the body is read
-SEND_AS_FORM = "send key and image as application/x-www-form-urlencoded form fields in the request body"
+# What follows the reason: in the language the client asks for (Accept-Language), like the image's errors.
+SEND_AS_FORM = gettext_lazy("send key and image as application/x-www-form-urlencoded form fields in the request body")
+IN_THE_URL = gettext_lazy("it is in the URL's query string")
+
+
+def too_large_reason() -> str:
+    """Also said by search.body_limit, before the body is read."""
+    return _("the request is too large")
 
 
 def envelope(
@@ -91,7 +99,7 @@ def method_not_allowed(allow: str, detail: str) -> JsonResponse:
 @csrf_exempt
 def snapshop_query(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return method_not_allowed("POST", "use POST with the form fields image and key")
+        return method_not_allowed("POST", _("use POST with the form fields image and key"))
     try:
         return answer_query(request)
     except Exception:  # the API answers JSON, never Django's HTML 500 page
@@ -103,12 +111,16 @@ def not_a_form(request: HttpRequest) -> str:
     """Why the key cannot be read from a body that is not form data (JSON, the usual mistake, or anything else)."""
     content_type = request.content_type or ""
     if not content_type:
-        sent = "the request has no Content-Type"
+        sent = _("the request has no Content-Type")
     elif "json" in content_type:
-        sent = "the body is JSON"
+        sent = _("the body is JSON")
     else:
-        sent = f"the body is {content_type[:80]}"
-    return f"no key in the form fields ({sent}); {SEND_AS_FORM}"
+        sent = _("the body is %(type)s") % {"type": content_type[:80]}
+    return missing_field("key", sent)
+
+
+def missing_field(name: str, why: object) -> str:
+    return _("no %(field)s in the form fields (%(why)s); %(how)s") % {"field": name, "why": why, "how": SEND_AS_FORM}
 
 
 def answer_query(request: HttpRequest) -> JsonResponse:
@@ -121,12 +133,12 @@ def answer_query(request: HttpRequest) -> JsonResponse:
     try:
         form = QueryForm(request.POST, request.FILES)
     except RequestDataTooBig:
-        return refuse(254701, TOO_LARGE_REASON)
+        return refuse(254701, too_large_reason())
     except (SuspiciousOperation, MultiPartParserError):  # no boundary, too many fields...
-        return refuse(254701, "the request body cannot be read; send image and key as form fields")
+        return refuse(254701, _("the request body cannot be read; send image and key as form fields"))
     raw_key = str(form.data.get("key", ""))
     if not raw_key.strip() and request.GET.get("key"):
-        return refuse(10001, f"no key in the form fields (it is in the URL's query string); {SEND_AS_FORM}")
+        return refuse(10001, missing_field("key", IN_THE_URL))
     api_key = ApiKey.objects.lookup(raw_key)
     if api_key is None:
         return refuse(10001)
@@ -137,9 +149,8 @@ def answer_query(request: HttpRequest) -> JsonResponse:
         return refuse(10012, api_key=api_key)
     if not form.is_valid():
         if not form.data.get("image") and "image" not in form.files and request.GET.get("image"):
-            detail = f"no image in the form fields (it is in the URL's query string); {SEND_AS_FORM}"
-            return refuse(254701, detail, api_key=api_key)
-        return refuse(254701, form.image_error() or "bad request", api_key=api_key)
+            return refuse(254701, missing_field("image", IN_THE_URL), api_key=api_key)
+        return refuse(254701, form.image_error() or _("bad request"), api_key=api_key)
     data: bytes = form.cleaned_data["image"]
     # Always the local engine: a SnapShop whose own backend is `juhe` may point at this very endpoint.
     outcome = run_search(data, backend="local", keep="copies")
@@ -155,12 +166,14 @@ def answer_query(request: HttpRequest) -> JsonResponse:
 @csrf_exempt  # a POST here gets the API's JSON refusal below, not Django's HTML 403 for a missing CSRF token
 def openapi_yaml(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
-        return method_not_allowed("GET, HEAD", "the description is read with GET")
+        return method_not_allowed("GET, HEAD", _("the description is read with GET"))
     return HttpResponse(OPENAPI_PATH.read_bytes(), content_type="application/yaml; charset=utf-8")
 
 
 @csrf_exempt  # a Juhe client POSTs without a CSRF token: a wrong path must get this JSON, not the HTML 403
 def not_found(request: HttpRequest, rest: str | None = None) -> JsonResponse:
     return JsonResponse(
-        {"reason": "not found: use POST /snapshop/query", "result": None, "error_code": 404}, status=404
+        {"reason": _("not found: use POST /snapshop/query"), "result": None, "error_code": 404},
+        status=404,
+        json_dumps_params={"ensure_ascii": False},
     )

@@ -34,9 +34,9 @@ class BodyLimitMiddleware:
     @staticmethod
     def refuse(request: HttpRequest) -> HttpResponse:
         if request.path.rstrip("/") == reverse("snapshop_query").rstrip("/"):
-            from api.views import TOO_LARGE_REASON, envelope
+            from api.views import envelope, too_large_reason
 
-            return envelope(254701, TOO_LARGE_REASON)  # HTTP 200, as Juhe answers its errors
+            return envelope(254701, too_large_reason())  # HTTP 200, as Juhe answers its errors
         from search.forms import PhotoForm, too_large_message
         from search.results import Results
         from search.views import HtmxHttpRequest, render_results

@@ -296,6 +296,22 @@ def test_a_body_that_is_not_form_data_is_told_to_send_form_fields(
     assert search.error_code == "api_10001" and says in search.error_message and key not in search.error_message
 
 
+def test_the_reasons_details_follow_the_clients_language(client: Client, key: str) -> None:
+    """With Accept-Language zh-Hans the image's errors were Chinese, a JSON body's and a wrong path's English (QA20)."""
+    chinese = {"HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
+    answer = client.post(URL, json.dumps({"key": key}), content_type="application/json", **chinese).json()
+    assert answer["reason"] == (
+        "错误的请求KEY: 表单字段中没有 key（请求体是 JSON）；"
+        "请把 key 和 image 作为 application/x-www-form-urlencoded 表单字段放在请求体中发送"
+    )
+    form = "application/x-www-form-urlencoded"
+    answer = client.post(f"{URL}?key={key}", urlencode({"image": b64(jpeg())}), content_type=form, **chinese).json()
+    assert answer["reason"].startswith("错误的请求KEY: 表单字段中没有 key（它在 URL 的查询字符串中）；")
+    assert client.get(URL, **chinese).json()["reason"] == "未知的请求源: 请用 POST 发送表单字段 image 和 key"
+    assert client.post("/snapshop/other", **chinese).json()["reason"] == "未找到：请使用 POST /snapshop/query"
+    assert client.post("/snapshop/other").json()["reason"] == "not found: use POST /snapshop/query"
+
+
 def test_a_key_in_the_query_string_is_told_to_move_to_the_form(client: Client, key: str) -> None:
     form = "application/x-www-form-urlencoded"
     answer = client.post(f"{URL}?key={key}", urlencode({"image": b64(jpeg())}), content_type=form).json()
