@@ -143,10 +143,10 @@ class LocalSearcher:
         region: Box | None = None,
         flt: Filter | None = None,
     ) -> LocalResult:
-        with self.in_flight.track():
+        with self.in_flight.track() as entered:
             # A search that will be re-ranked with a SIFT check starts its photo's part of it at once, on the
             # other core (vision.parallel), beside the model pass.
-            tier = self._tier_on_entry()
+            tier = self._tier_on_entry(entered)
             query = self.engine.query_features(
                 image, region, local_early=tier in ("full", "quick"), quick=tier == "quick"
             )
@@ -164,8 +164,10 @@ class LocalSearcher:
             ranked = self._rerank(query, matches, self.rerank_depth, tier=tier)
             return LocalResult(hits=self._cards(ranked, limit), query=query, rerank=tier)
 
-    def _tier_on_entry(self) -> Rerank:
-        """The re-rank this search can afford as it enters (see RERANK_MAX_IN_FLIGHT and the quick tier)."""
+    def _tier_on_entry(self, count: int) -> Rerank:
+        """The re-rank this search can afford as it enters, the `count`-th search in the engine (see
+        RERANK_MAX_IN_FLIGHT and the quick tier). The count as it entered, not as it is a moment later: six searches
+        arriving together all read six and all went without the full re-rank the first of them was due."""
         if not self.rerank:
             return "off"
         if self.forced is not None:
@@ -173,7 +175,6 @@ class LocalSearcher:
         busy = self.cpu.busy()
         if _over(self.max_cpu, busy):
             return "light"
-        count = self.in_flight.count
         if self.max_in_flight <= 0 or count <= self.max_in_flight:
             return "full"
         if count <= self.max_quick_in_flight and not _over(self.max_quick_cpu, busy):

@@ -25,6 +25,7 @@ from vision.engine import MIN_INLIERS, Engine
 from vision.prepare import prepare_image
 
 POOL_THREAD = "search-side"
+WAIT = 10.0  # seconds a gate waits before the test fails instead of hanging
 T = TypeVar("T")
 
 
@@ -58,7 +59,19 @@ def test_verify_in_two_parts_counts_each_candidate_as_if_alone(
     photo = studio_pictures[4].rotate(12, expand=True, fillcolor=(90, 110, 70)).crop((20, 20, 260, 260))
     query = local.query_local(photo)
 
-    threads = _calls_by_thread(monkeypatch, "mutual_matches")
+    # The half here waits for the pool to start the other: on a busy machine no pool thread had started it by the
+    # time this half was done, so this thread ran it too (as it should: it never waits on a queued task).
+    pool_started = threading.Event()
+
+    def thread_name(*args: object, **kwargs: object) -> str:
+        name = threading.current_thread().name
+        if name.startswith(POOL_THREAD):
+            pool_started.set()
+        else:
+            pool_started.wait(WAIT)
+        return name
+
+    threads = _calls_to(monkeypatch, "mutual_matches", thread_name)
     together = local.verify(query, catalog)
 
     assert len(threads) == 2 and "MainThread" in threads  # one half here, the other on the pool
