@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -98,3 +99,22 @@ def test_each_count_agrees_with_its_own_noun() -> None:
     one_file_gone = saved_search(10, 2)
     files_of(one_file_gone)[0].unlink()
     assert "deleted 2 searches and 1 photo file older than 1 day" in run("--days", "1")
+
+
+def test_old_photo_files_no_search_refers_to_go_too(settings) -> None:
+    """record_search writes the files before the row: a process killed in between left photos that no purge reached."""
+    recent = saved_search(1, seed=1)
+    long_ago = (timezone.now() - timedelta(days=40)).timestamp()
+    media = Path(settings.MEDIA_ROOT)
+    left_behind = [media / "searches/2026/10/01/killed.jpg", media / "searches/thumbs/2026/10/01/killed.jpg"]
+    being_saved = media / "searches/2026/11/29/being-saved.jpg"
+    for path in [*left_behind, being_saved]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg(64, 64))
+    for path in [*left_behind, *files_of(recent)]:  # the recent search's files old on disk (restored from a backup)
+        os.utime(path, (long_ago, long_ago))
+
+    assert "deleted 0 searches and 2 photo files" in run("--days", "30")
+    assert not any(path.exists() for path in left_behind)
+    assert being_saved.exists() and all(path.exists() for path in files_of(recent))
+    assert Search.objects.get() == recent

@@ -7,14 +7,18 @@
 
 Run it daily (cron or a systemd timer). Rows go in batches; a photo file is
 deleted once its row is gone, so a crash never leaves a row pointing at nothing.
+Photo files older than the retention that no search refers to go too: a process
+killed between writing a search's photo and saving its row left them behind.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import Storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +27,7 @@ from django.utils.translation import ngettext
 from search.models import Search
 
 BATCH = 500
+PHOTO_FOLDER = "searches"  # Search.photo's and Search.thumbnail's upload_to start with it
 
 
 class Command(BaseCommand):
@@ -72,6 +77,9 @@ class Command(BaseCommand):
                         field.storage.delete(field.name)
                         files += 1
             searches += len(batch)
+        for name in orphan_files(cutoff):
+            Search.photo.field.storage.delete(name)
+            files += 1
         searches_text = ngettext("%(count)d search", "%(count)d searches", searches) % {"count": searches}
         files_text = ngettext("%(count)d photo file", "%(count)d photo files", files) % {"count": files}
         line = ngettext(
@@ -82,3 +90,28 @@ class Command(BaseCommand):
         )
         figures = {"searches": searches_text, "files": files_text, "days": days, "cutoff": f"{cutoff:%Y-%m-%d %H:%M}"}
         self.stdout.write(line % figures)
+
+
+def orphan_files(cutoff: datetime) -> list[str]:
+    """Photo and thumbnail files of history last written before the cutoff that no search refers to.
+    record_search writes them before the row, so a process killed in between left them, and without a
+    row they would escape retention for good. A newer one may be a search being saved: left alone."""
+    storage = Search.photo.field.storage
+    old = [name for name in stored_files(storage, PHOTO_FOLDER) if storage.get_modified_time(name) < cutoff]
+    orphans = []
+    for start in range(0, len(old), BATCH):
+        names = old[start : start + BATCH]
+        kept = set(Search.objects.filter(photo__in=names).values_list("photo", flat=True))
+        kept |= set(Search.objects.filter(thumbnail__in=names).values_list("thumbnail", flat=True))
+        orphans += [name for name in names if name not in kept]
+    return orphans
+
+
+def stored_files(storage: Storage, folder: str) -> Iterator[str]:
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    yield from (f"{folder}/{name}" for name in files)
+    for name in folders:
+        yield from stored_files(storage, f"{folder}/{name}")
