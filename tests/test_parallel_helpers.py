@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -90,7 +91,8 @@ def test_helping_ends_when_the_work_ends_with_nothing_offered(offering: ThreadPo
     parallel.Helpers().help_until(running)  # already done: returns at once
 
 
-def test_side_by_side_runs_the_second_half_here_when_the_pool_is_busy_with_other_searches() -> None:
+@contextmanager
+def every_pool_thread_in_another_search() -> Iterator[None]:
     release = threading.Event()
     started = threading.Barrier(parallel.WORKERS + 1)
 
@@ -100,14 +102,19 @@ def test_side_by_side_runs_the_second_half_here_when_the_pool_is_busy_with_other
 
     others = [parallel.POOL.submit(other_search) for _ in range(parallel.WORKERS)]
     try:
-        started.wait(WAIT)  # every pool thread is now inside another search
-        runs: dict[int, str] = {}
-        assert parallel.side_by_side(_noting(runs, lambda part: -part), 1, 2) == (-1, -2)
-        assert runs == {1: "MainThread", 2: "MainThread"}
+        started.wait(WAIT)
+        yield
     finally:
         release.set()
         for other in others:
             other.result(timeout=WAIT)
+
+
+def test_side_by_side_runs_the_second_half_here_when_the_pool_is_busy_with_other_searches() -> None:
+    runs: dict[int, str] = {}
+    with every_pool_thread_in_another_search():
+        assert parallel.side_by_side(_noting(runs, lambda part: -part), 1, 2) == (-1, -2)
+    assert runs == {1: "MainThread", 2: "MainThread"}
 
 
 def test_side_by_side_runs_the_second_half_on_the_pool_when_it_is_free() -> None:
@@ -138,30 +145,17 @@ def test_beside_gives_the_same_value_at_every_call_and_runs_the_work_once() -> N
 
 
 def test_beside_runs_the_work_in_the_asking_thread_when_no_pool_thread_started_it() -> None:
-    release = threading.Event()
-    started = threading.Barrier(parallel.WORKERS + 1)
+    calls: list[str] = []
 
-    def other_search() -> None:
-        started.wait(WAIT)
-        release.wait(WAIT)
+    def work() -> int:
+        calls.append(threading.current_thread().name)
+        return len(calls)
 
-    others = [parallel.POOL.submit(other_search) for _ in range(parallel.WORKERS)]
-    try:
-        started.wait(WAIT)  # every pool thread is now inside another search
-        calls: list[str] = []
-
-        def work() -> int:
-            calls.append(threading.current_thread().name)
-            return len(calls)
-
+    with every_pool_thread_in_another_search():
         beside = parallel.Beside(work)
         assert [beside.result(), beside.result()] == [1, 1]
-        assert calls == ["MainThread"]  # not queued behind the other searches, and not run again later
-    finally:
-        release.set()
-        for other in others:
-            other.result(timeout=WAIT)
-    assert calls == ["MainThread"]
+        assert calls == ["MainThread"]  # not queued behind the other searches
+    assert calls == ["MainThread"]  # and not run again once the pool is free
 
 
 def test_beside_raises_the_works_error_at_every_call() -> None:
