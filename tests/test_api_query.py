@@ -298,17 +298,19 @@ def test_a_body_that_is_not_form_data_is_told_to_send_form_fields(
 
 def test_the_reasons_details_follow_the_clients_language(client: Client, key: str) -> None:
     """With Accept-Language zh-Hans the image's errors were Chinese, a JSON body's and a wrong path's English (QA20)."""
-    chinese = {"HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
-    answer = client.post(URL, json.dumps({"key": key}), content_type="application/json", **chinese).json()
+    chinese = {"Accept-Language": "zh-Hans"}
+    answer = client.post(URL, json.dumps({"key": key}), content_type="application/json", headers=chinese).json()
     assert answer["reason"] == (
         "错误的请求KEY: 表单字段中没有 key（请求体是 JSON）；"
         "请把 key 和 image 作为 application/x-www-form-urlencoded 表单字段放在请求体中发送"
     )
     form = "application/x-www-form-urlencoded"
-    answer = client.post(f"{URL}?key={key}", urlencode({"image": b64(jpeg())}), content_type=form, **chinese).json()
+    answer = client.post(
+        f"{URL}?key={key}", urlencode({"image": b64(jpeg())}), content_type=form, headers=chinese
+    ).json()
     assert answer["reason"].startswith("错误的请求KEY: 表单字段中没有 key（它在 URL 的查询字符串中）；")
-    assert client.get(URL, **chinese).json()["reason"] == "未知的请求源: 请用 POST 发送表单字段 image 和 key"
-    assert client.post("/snapshop/other", **chinese).json()["reason"] == "未找到：请使用 POST /snapshop/query"
+    assert client.get(URL, headers=chinese).json()["reason"] == "未知的请求源: 请用 POST 发送表单字段 image 和 key"
+    assert client.post("/snapshop/other", headers=chinese).json()["reason"] == "未找到：请使用 POST /snapshop/query"
     assert client.post("/snapshop/other").json()["reason"] == "not found: use POST /snapshop/query"
 
 
