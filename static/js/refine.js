@@ -231,8 +231,13 @@
     clearTimeout(sortTimer);
     sortTimer = setTimeout(function () { sortNow(select); }, KEY_DELAY);
   }, true);
+  document.addEventListener("pointerdown", function (event) {
+    if (event.target.closest && event.target.closest(SORT)) sortKeyed = false;  /* a key that changed nothing before */
+  }, true);
   document.addEventListener("focusout", function (event) {
-    if (event.target.matches && event.target.matches(SORT)) sortNow(event.target);
+    if (!event.target.matches || !event.target.matches(SORT)) return;
+    sortKeyed = false;
+    sortNow(event.target);
   });
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
