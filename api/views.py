@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from api.forms import QueryForm
 from api.models import ApiKey
+from search.forms import error_text
 from search.models import Search
 from search.services import SearchOutcome, record_search, run_search
 
@@ -158,8 +159,8 @@ def answer_query(request: HttpRequest) -> JsonResponse:
     if outcome.ok:
         hits = [absolute_links(request, hit.to_juhe()) for hit in outcome.hits]
         return envelope(0, result={"data": hits, "request_id": outcome.request_id})
-    if outcome.photo is None:  # the photo itself was refused
-        return envelope(254701, outcome.error_message)
+    if outcome.photo is None:  # the photo itself was refused (the engine says why in English; the page's words)
+        return envelope(254701, error_text(outcome.error_code, outcome.error_message))
     return envelope(254704, outcome.error_message)
 
 

@@ -312,6 +312,16 @@ def test_the_reasons_details_follow_the_clients_language(client: Client, key: st
     assert client.get(URL, headers=chinese).json()["reason"] == "未知的请求源: 请用 POST 发送表单字段 image 和 key"
     assert client.post("/snapshop/other", headers=chinese).json()["reason"] == "未找到：请使用 POST /snapshop/query"
     assert client.post("/snapshop/other").json()["reason"] == "not found: use POST /snapshop/query"
+    form_fields = {"key": key, "image": b64(b"plain text, not a picture")}
+    answer = client.post(URL, urlencode(form_fields), content_type=form, headers=chinese).json()
+    assert (
+        answer["reason"]
+        == "图片内容为空/超出限制/格式不正确: 这个文件不是图片。请选择一张照片（JPEG、PNG、WebP 或 HEIC）。"
+    )
+    answer = client.post(URL, {"key": key, "image": b64(jpeg(20, 20))}, headers=chinese).json()
+    assert answer["reason"] == "图片内容为空/超出限制/格式不正确: 图片太小（20×20 像素）；短边至少需要 48 像素。"
+    english = client.post(URL, {"key": key, "image": b64(jpeg(20, 20))}).json()["reason"]
+    assert english.endswith("The picture is too small (20×20 pixels); its shorter side must be at least 48 pixels.")
 
 
 def test_a_key_in_the_query_string_is_told_to_move_to_the_form(client: Client, key: str) -> None:

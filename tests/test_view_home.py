@@ -28,6 +28,7 @@ def test_before_a_search_the_results_area_is_no_landmark(client):
     area = re.search(r'<(\w+) id="results"[^>]*>', html)
     assert area is not None and area.group(1) == "div" and "aria-label" not in area.group(0)
     assert "results-layout" not in html
+    assert "{#" not in html and "#}" not in html  # a template comment over two lines is printed, not dropped
 
 
 def test_csrf_token_is_sent_by_htmx_from_body_headers(client):
