@@ -188,3 +188,62 @@ def test_arrow_keys_through_the_sort_search_once_for_where_they_stop(
     page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
     settled(page)
     assert len(refines) == 2 and "sort=price_asc" in refines[1], refines
+
+
+def watch_refines(page) -> list[str]:
+    refines: list[str] = []
+    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
+    return refines
+
+
+def test_a_checkbox_clicked_while_a_keyed_sort_waits_is_searched_with_it(
+    live_server, small_catalog: list[CatalogItem], page
+):
+    """The checkbox's click was lost: the waiting sort searched as the focus left it, without the box (QA21 #2)."""
+    search_with(page, live_server.url, small_catalog[4].picture)
+    settled(page)
+    page.locator(".facets summary").click()
+    refines = watch_refines(page)
+    page.focus("[data-sort]")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(300)
+    page.click("input[name=self]")
+    page.wait_for_url(re.compile(r"sort=price_asc.*self=1"), timeout=TIMEOUT)
+    settled(page)
+    assert len(refines) == 1, refines
+    assert page.is_checked("input[name=self]")
+    assert page.evaluate("document.activeElement.name") == "self"
+
+
+def test_words_then_a_keyed_sort_are_one_search_and_the_keyboard_stays_on_the_sort(
+    live_server, small_catalog: list[CatalogItem], page
+):
+    """Two searches went, and the keyboard ended on <body>, sometimes with the second arrow key lost (QA21 #3)."""
+    search_with(page, live_server.url, small_catalog[4].picture)
+    settled(page)
+    refines = watch_refines(page)
+    page.click("#refine input[name=q]")
+    page.keyboard.type("e")
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(150)
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(150)
+    page.keyboard.press("ArrowDown")
+    page.wait_for_url(re.compile(r"q=e&sort=price_desc"), timeout=TIMEOUT)
+    settled(page)
+    assert len(refines) == 1, refines
+    assert page.evaluate("document.activeElement.name") == "sort"
+
+
+def test_tab_from_a_keyed_sort_leaves_the_keyboard_where_tab_took_it(
+    live_server, small_catalog: list[CatalogItem], page
+):
+    """The sort's search went as Tab left it, and its answer pulled the keyboard back to the heading (QA21 #4)."""
+    search_with(page, live_server.url, small_catalog[4].picture)
+    settled(page)
+    page.focus("[data-sort]")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    assert page.evaluate("document.activeElement.matches('#refine .facets summary')")

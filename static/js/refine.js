@@ -179,65 +179,56 @@
      (the form's submit). Leaving them for another control (a checkbox, a category, "show more") waits a
      moment for that control's own search, which then goes alone: a second search racing it lost the category
      (the later answer won) or doubled the work. A category link's search carries the typed boxes
-     (htmx:configRequest below); a checkbox or the sort, being in the form, send them anyway. */
+     (htmx:configRequest below); a checkbox or the sort, being in the form, send them anyway.
+     The sort changed from the keyboard waits the same way, and also goes once the keys rest (KEY_DELAY) or on
+     Enter: a closed select takes the next option on each arrow key (or letter) and says "change", so reaching
+     "high to low" searched "low to high" first (QA20). Picked from its list (mouse, touch), it searches at once. */
   var TEXT_FIELDS = "#refine input[type=search], #refine input[type=number]";
+  var SORT = "#refine select[data-sort]";
   var OTHER_CONTROL_GRACE = 300;  /* ms: from mousedown, where focus moves, to the click that searches */
   var pendingRefine = null;
   var refineTimer = null;
-  document.addEventListener("change", function (event) {
-    var field = event.target;
-    if (!field.matches || !field.matches(TEXT_FIELDS)) return;
-    event.stopPropagation();  /* before htmx's "change" trigger on the form sees it */
-    pendingRefine = field.form;
-  }, true);
-  document.addEventListener("focusout", function (event) {
-    var form = pendingRefine;
-    var next = event.relatedTarget;
-    if (!form || !event.target.matches || !event.target.matches(TEXT_FIELDS)) return;
-    if (next && next.matches && next.matches(TEXT_FIELDS)) return;  /* still typing the refinement */
+  var sortKeyed = false;
+  function searchLater(form, delay) {
     clearTimeout(refineTimer);
-    /* Once the focus has landed, so that the answer gives it back to the same control (see refocus). */
     refineTimer = setTimeout(function () {
       refineTimer = null;
       if (pendingRefine !== form || !form.isConnected) return;  /* another search went meanwhile */
       pendingRefine = null;
       submitForm(form);
-    }, next ? OTHER_CONTROL_GRACE : 0);
-  });
-  /* The sort: a closed select takes the next option on each arrow key (or typed letter) and says "change", so
-     reaching "high to low" searched "low to high" first (QA20). Changed from the keyboard, it searches once the
-     keys rest (KEY_DELAY), on Enter, or when the focus leaves it; picked from its list (mouse, touch, or Enter
-     in the open list), at once. */
-  var SORT = "#refine select[data-sort]";
-  var sortKeyed = false;
-  var sortTimer = null;
-  function sortNow(select) {
-    if (!sortTimer) return;
-    clearTimeout(sortTimer);
-    sortTimer = null;
-    if (select.form && select.isConnected) submitForm(select.form);
+    }, delay);
   }
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (!field.matches) return;
+    if (field.matches(TEXT_FIELDS)) {
+      event.stopPropagation();  /* before htmx's "change" trigger on the form sees it */
+      pendingRefine = field.form;
+    } else if (field.matches(SORT) && sortKeyed) {
+      sortKeyed = false;
+      event.stopPropagation();
+      pendingRefine = field.form;
+      searchLater(field.form, KEY_DELAY);
+    }
+  }, true);
   document.addEventListener("keydown", function (event) {
     var select = event.target;
     if (!select.matches || !select.matches(SORT)) return;
-    if (event.key === "Enter" && sortTimer) { event.preventDefault(); sortNow(select); return; }
+    if (event.key === "Enter" && pendingRefine === select.form) { event.preventDefault(); searchLater(select.form, 0); return; }
     sortKeyed = /^(Arrow|Page|Home|End)/.test(event.key) || event.key.length === 1;
-  }, true);
-  document.addEventListener("change", function (event) {
-    var select = event.target;
-    if (!select.matches || !select.matches(SORT) || !sortKeyed) return;
-    sortKeyed = false;
-    event.stopPropagation();  /* before htmx's "change" trigger on the form sees it */
-    clearTimeout(sortTimer);
-    sortTimer = setTimeout(function () { sortNow(select); }, KEY_DELAY);
   }, true);
   document.addEventListener("pointerdown", function (event) {
     if (event.target.closest && event.target.closest(SORT)) sortKeyed = false;  /* a key that changed nothing before */
   }, true);
   document.addEventListener("focusout", function (event) {
-    if (!event.target.matches || !event.target.matches(SORT)) return;
+    var form = pendingRefine;
+    var next = event.relatedTarget;
+    if (!event.target.matches || !event.target.matches(TEXT_FIELDS + ", " + SORT)) return;
     sortKeyed = false;
-    sortNow(event.target);
+    if (!form) return;
+    if (next && next.matches && next.matches(TEXT_FIELDS)) return;  /* still typing the refinement */
+    /* Once the focus has landed, so that the answer gives it back to the same control (see refocus). */
+    searchLater(form, next ? OTHER_CONTROL_GRACE : 0);
   });
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
@@ -286,6 +277,8 @@
     if (elt && elt.closest && active && active.closest) {
       if (elt.closest("#refine") && active.name && active.closest("#refine")) {
         refocus = "#refine [name='" + active.name + "']";
+      } else if (elt.closest("#refine") && active.matches(".facets summary")) {
+        refocus = "#refine .facets summary";  /* where Tab took the keyboard as the sort's search went */
       } else if (elt.matches("[data-region-form]") && active.closest(".query-photo")) {
         refocus = ".query-photo";
       } else if (elt.closest(".chip-form") && active.dataset.chip) {
