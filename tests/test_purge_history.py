@@ -53,7 +53,7 @@ def test_default_retention_comes_from_settings(settings) -> None:
 
 def test_days_option_and_dry_run() -> None:
     searches = [saved_search(age, seed) for seed, age in enumerate([1, 5, 10, 20])]
-    assert "would delete 2 searches" in run("--days", "7", "--dry-run")
+    assert "would delete 2 searches and 4 photo files" in run("--days", "7", "--dry-run")
     assert Search.objects.count() == 4
     assert "deleted 2 searches and 4 photo files" in run("--days", "7")
     assert set(Search.objects.values_list("pk", flat=True)) == {searches[0].pk, searches[1].pk}
@@ -90,8 +90,8 @@ def test_days_reaching_back_past_the_calendar_are_refused(days: str) -> None:
 def test_each_count_agrees_with_its_own_noun() -> None:
     """It said "deleted 1 searches and 0 photo files older than 1 days": each number takes its own noun's form."""
     saved_search(3, 1)
-    assert "would delete 1 search older than 1 day (before " in run("--days", "1", "--dry-run")
-    assert "would delete 0 searches older than 5 days (before " in run("--days", "5", "--dry-run")
+    assert "would delete 1 search and 2 photo files older than 1 day (before " in run("--days", "1", "--dry-run")
+    assert "would delete 0 searches and 0 photo files older than 5 days (before " in run("--days", "5", "--dry-run")
     assert "deleted 1 search and 2 photo files older than 1 day (before " in run("--days", "1")
     assert "deleted 0 searches and 0 photo files older than 0 days (before " in run("--days", "0")
     refused = record_search(SearchOutcome(backend="local", error_code="empty", error_message="empty"), b"")
@@ -114,6 +114,8 @@ def test_old_photo_files_no_search_refers_to_go_too(settings) -> None:
     for path in [*left_behind, *files_of(recent)]:  # the recent search's files old on disk (restored from a backup)
         os.utime(path, (long_ago, long_ago))
 
+    assert "would delete 0 searches and 2 photo files" in run("--days", "30", "--dry-run")
+    assert all(path.exists() for path in left_behind)
     assert "deleted 0 searches and 2 photo files" in run("--days", "30")
     assert not any(path.exists() for path in left_behind)
     assert being_saved.exists() and all(path.exists() for path in files_of(recent))

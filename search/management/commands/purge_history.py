@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files.storage import Storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import ngettext
 
@@ -53,43 +54,54 @@ class Command(BaseCommand):
             raise CommandError(f"--days {days} reaches back before the year 1; pass a smaller number.") from exc
         old = Search.objects.filter(created__lt=cutoff)
         if options["dry_run"]:
-            count = old.count()
-            # Each number agrees with its own noun ("1 search ... 90 days"): one ngettext for each, joined.
-            searches_text = ngettext("%(count)d search", "%(count)d searches", count) % {"count": count}
+            searches = old.count()
+            files = sum(1 for search in old.only("photo", "thumbnail").iterator() for _ in existing_files(search))
+            files += len(orphan_files(cutoff))
             line = ngettext(
-                # Translators: %(searches)s is "N searches", already counted.
-                "would delete %(searches)s older than %(days)d day (before %(cutoff)s)",
-                "would delete %(searches)s older than %(days)d days (before %(cutoff)s)",
+                # Translators: %(searches)s and %(files)s are "N searches" and "N photo files", already counted.
+                "would delete %(searches)s and %(files)s older than %(days)d day (before %(cutoff)s)",
+                "would delete %(searches)s and %(files)s older than %(days)d days (before %(cutoff)s)",
                 days,
             )
-            self.stdout.write(line % {"searches": searches_text, "days": days, "cutoff": f"{cutoff:%Y-%m-%d %H:%M}"})
-            return
-        searches = files = 0
-        while True:
-            batch = list(old.order_by("pk")[:BATCH].only("pk", "photo", "thumbnail"))
-            if not batch:
-                break
-            with transaction.atomic():
-                Search.objects.filter(pk__in=[s.pk for s in batch]).delete()  # hits go with them (CASCADE)
-            for search in batch:
-                for field in (search.photo, search.thumbnail):
-                    if field.name and field.storage.exists(field.name):  # FieldFile is truthy iff it has a name
-                        field.storage.delete(field.name)
-                        files += 1
-            searches += len(batch)
-        for name in orphan_files(cutoff):
-            Search.photo.field.storage.delete(name)
-            files += 1
+        else:
+            searches, files = purge(old, cutoff)
+            line = ngettext(
+                # Translators: %(searches)s and %(files)s are "N searches" and "N photo files", already counted.
+                "deleted %(searches)s and %(files)s older than %(days)d day (before %(cutoff)s)",
+                "deleted %(searches)s and %(files)s older than %(days)d days (before %(cutoff)s)",
+                days,
+            )
+        # Each number agrees with its own noun ("1 search ... 90 days"): one ngettext for each, joined.
         searches_text = ngettext("%(count)d search", "%(count)d searches", searches) % {"count": searches}
         files_text = ngettext("%(count)d photo file", "%(count)d photo files", files) % {"count": files}
-        line = ngettext(
-            # Translators: %(searches)s and %(files)s are "N searches" and "N photo files", already counted.
-            "deleted %(searches)s and %(files)s older than %(days)d day (before %(cutoff)s)",
-            "deleted %(searches)s and %(files)s older than %(days)d days (before %(cutoff)s)",
-            days,
-        )
         figures = {"searches": searches_text, "files": files_text, "days": days, "cutoff": f"{cutoff:%Y-%m-%d %H:%M}"}
         self.stdout.write(line % figures)
+
+
+def purge(old: QuerySet[Search], cutoff: datetime) -> tuple[int, int]:
+    """Delete the old searches, then their files, then the orphan files: (searches, files) deleted."""
+    searches = files = 0
+    while True:
+        batch = list(old.order_by("pk")[:BATCH].only("pk", "photo", "thumbnail"))
+        if not batch:
+            break
+        with transaction.atomic():
+            Search.objects.filter(pk__in=[s.pk for s in batch]).delete()  # hits go with them (CASCADE)
+        for search in batch:
+            for name in existing_files(search):
+                Search.photo.field.storage.delete(name)
+                files += 1
+        searches += len(batch)
+    for name in orphan_files(cutoff):
+        Search.photo.field.storage.delete(name)
+        files += 1
+    return searches, files
+
+
+def existing_files(search: Search) -> Iterator[str]:
+    for field in (search.photo, search.thumbnail):
+        if field.name and field.storage.exists(field.name):  # FieldFile is truthy iff it has a name
+            yield field.name
 
 
 def orphan_files(cutoff: datetime) -> list[str]:
