@@ -247,3 +247,48 @@ def test_tab_from_a_keyed_sort_leaves_the_keyboard_where_tab_took_it(
     page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
     settled(page)
     assert page.evaluate("document.activeElement.matches('#refine .facets summary')")
+
+
+def test_typing_into_a_box_while_a_keyed_sort_waits_loses_no_letter(
+    live_server, small_catalog: list[CatalogItem], page
+):
+    """The waiting sort searched in the middle of the typing: "organic" became "icorga" (QA21b #1, #2)."""
+    search_with(page, live_server.url, small_catalog[4].picture)
+    settled(page)
+    refines = watch_refines(page)
+    page.focus("[data-sort]")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.type("organic", delay=200)  # 1.4 s: past the sort's wait for the keys to rest
+    assert page.input_value("#refine input[name=q]") == "organic" and refines == []
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"q=organic&sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    assert len(refines) == 1, refines
+
+
+def test_a_category_or_show_more_clicked_while_a_keyed_sort_waits_keeps_the_sort(
+    live_server, small_catalog: list[CatalogItem], page, settings
+):
+    """The category's search went without the chosen sort; "Show more" added page 2 in the old order (QA21b #3, #4)."""
+    settings.SNAPSHOP_SIMILARITY_FLOOR = -1.0
+    settings.SNAPSHOP_RESULTS_PER_PAGE = 4
+    search_with(page, live_server.url, small_catalog[4].picture)
+    settled(page)
+    refines = watch_refines(page)
+    page.focus("[data-sort]")
+    page.keyboard.press("ArrowDown")
+    page.click("[data-more]")
+    page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
+    settled(page)
+    assert len(refines) == 1 and "page=" not in refines[0], refines
+    assert page.locator("#grid .card").count() == 4  # the first page in the new order, not two pages in two
+
+    page.locator(".facets summary").click()
+    page.focus("[data-sort]")
+    page.keyboard.press("ArrowDown")
+    page.locator("a.facet").first.click()
+    page.wait_for_url(re.compile(r"cid1="), timeout=TIMEOUT)
+    settled(page)
+    assert "sort=price_desc" in refines[-1] and "cid1=" in refines[-1], refines
+    assert page.input_value("[data-sort]") == "price_desc"

@@ -176,13 +176,14 @@
   /* The refine form's text boxes (words, prices) search once the keyboard leaves them for something else,
      not on each box's own change: tabbing from the lowest price to the highest searched at once, and the
      answer replaced the form while the highest price was being typed, losing it. Enter searches at once
-     (the form's submit). Leaving them for another control (a checkbox, a category, "show more") waits a
-     moment for that control's own search, which then goes alone: a second search racing it lost the category
-     (the later answer won) or doubled the work. A category link's search carries the typed boxes
-     (htmx:configRequest below); a checkbox or the sort, being in the form, send them anyway.
+     (the form's submit). Leaving them for another control (a checkbox, a category) waits a moment for that
+     control's own search, which then goes alone: a second search racing it lost the category (the later answer
+     won) or doubled the work. A category link's search carries the typed boxes and the sort
+     (htmx:configRequest below); a checkbox, being in the form, sends them anyway; "show more" gives way to them.
      The sort changed from the keyboard waits the same way, and also goes once the keys rest (KEY_DELAY) or on
-     Enter: a closed select takes the next option on each arrow key (or letter) and says "change", so reaching
-     "high to low" searched "low to high" first (QA20). Picked from its list (mouse, touch), it searches at once. */
+     Enter, unless the keyboard went on into a box: a closed select takes the next option on each arrow key (or
+     letter) and says "change", so reaching "high to low" searched "low to high" first (QA20). Picked from its
+     list (mouse, touch), it searches at once. */
   var TEXT_FIELDS = "#refine input[type=search], #refine input[type=number]";
   var SORT = "#refine select[data-sort]";
   var OTHER_CONTROL_GRACE = 300;  /* ms: from mousedown, where focus moves, to the click that searches */
@@ -226,16 +227,30 @@
     if (!event.target.matches || !event.target.matches(TEXT_FIELDS + ", " + SORT)) return;
     sortKeyed = false;
     if (!form) return;
-    if (next && next.matches && next.matches(TEXT_FIELDS)) return;  /* still typing the refinement */
+    if (next && next.matches && next.matches(TEXT_FIELDS)) {  /* still typing the refinement */
+      clearTimeout(refineTimer);  /* a keyed sort's wait: its answer would replace the box being typed in */
+      return;
+    }
     /* Once the focus has landed, so that the answer gives it back to the same control (see refocus). */
     searchLater(form, next ? OTHER_CONTROL_GRACE : 0);
+  });
+  /* "Show more" while a refinement waits would add the next page of the results before it: the refinement goes
+     instead (its first page). */
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.detail.elt;
+    var form = pendingRefine;
+    if (!form || !form.isConnected || !elt || !elt.matches || !elt.matches("[data-more]")) return;
+    event.preventDefault();
+    pendingRefine = null;
+    clearTimeout(refineTimer);
+    submitForm(form);
   });
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
     var form = elt && elt.closest ? elt.closest("#refine") : null;
     if (!form || elt === form || event.detail.verb !== "get") return;
     var url = new URL(event.detail.path, location.href);
-    form.querySelectorAll(TEXT_FIELDS).forEach(function (field) {
+    form.querySelectorAll(TEXT_FIELDS + ", " + SORT).forEach(function (field) {
       if (field.name) url.searchParams.set(field.name, field.value);
     });
     event.detail.path = url.pathname + url.search;
