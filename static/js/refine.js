@@ -250,9 +250,12 @@
     var form = elt && elt.closest ? elt.closest("#refine") : null;
     if (!form || elt === form || event.detail.verb !== "get") return;
     var url = new URL(event.detail.path, location.href);
-    form.querySelectorAll(TEXT_FIELDS + ", " + SORT).forEach(function (field) {
+    form.querySelectorAll(TEXT_FIELDS).forEach(function (field) {
       if (field.name) url.searchParams.set(field.name, field.value);
     });
+    var sort = form.querySelector(SORT);
+    var chosen = sort && sort.options[sort.selectedIndex];
+    if (chosen && !chosen.defaultSelected) url.searchParams.set(sort.name, sort.value);  /* changed, not yet searched */
     event.detail.path = url.pathname + url.search;
   });
 
