@@ -36,12 +36,18 @@ def settled(page) -> None:
     page.wait_for_timeout(300)  # htmx's settle and the focus set after it
 
 
+def watch_refines(page) -> list[str]:
+    """The URLs of the result-page searches from now on, filled as they go."""
+    refines: list[str] = []
+    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
+    return refines
+
+
 def refines_after_lowest_price(page, url: str, photo: Path, price: str) -> list[str]:
     """A search with the photo, then `price` typed into the lowest price box (focus left in it): the URLs of the
     result-page searches from then on, filled as they go."""
     search_with(page, url, photo)
-    refines: list[str] = []
-    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
+    refines = watch_refines(page)
     page.locator(".facets summary").click()
     page.click("input[name=min]")
     page.keyboard.type(price)
@@ -173,8 +179,7 @@ def test_arrow_keys_through_the_sort_search_once_for_where_they_stop(
     first (QA20 a11y #6)."""
     search_with(page, live_server.url, small_catalog[4].picture)
     settled(page)
-    refines: list[str] = []
-    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
+    refines = watch_refines(page)
     page.focus("[data-sort]")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown", delay=200)
@@ -188,12 +193,6 @@ def test_arrow_keys_through_the_sort_search_once_for_where_they_stop(
     page.wait_for_url(re.compile(r"sort=price_asc"), timeout=TIMEOUT)
     settled(page)
     assert len(refines) == 2 and "sort=price_asc" in refines[1], refines
-
-
-def watch_refines(page) -> list[str]:
-    refines: list[str] = []
-    page.on("request", lambda request: refines.extend([request.url] if "/s/" in request.url else []))
-    return refines
 
 
 def test_a_checkbox_clicked_while_a_keyed_sort_waits_is_searched_with_it(

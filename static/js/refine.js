@@ -241,9 +241,7 @@
     var form = pendingRefine;
     if (!form || !form.isConnected || !elt || !elt.matches || !elt.matches("[data-more]")) return;
     event.preventDefault();
-    pendingRefine = null;
-    clearTimeout(refineTimer);
-    submitForm(form);
+    searchLater(form, 0);
   });
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
